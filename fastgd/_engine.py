@@ -1,0 +1,272 @@
+"""The epoch driver: allocates state, runs the compiled loops, applies scikit-learn's
+convergence rules, records histories and turns kernel results into errors.
+
+A kernel call runs one epoch; everything that happens between epochs (shuffling,
+convergence checks, validation scores, the ``"adaptive"`` rate, histories, printing)
+happens here in Python, where it costs microseconds per epoch.
+"""
+
+import math
+import warnings
+
+import numpy as np
+from sklearn.metrics import r2_score
+
+from ._kernels import cpu
+from ._kernels import rules as _r
+
+OVERFLOW_MESSAGE = (
+    "Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input data "
+    "with StandardScaler or MinMaxScaler might help; so may a smaller learning rate "
+    "(eta0), gradient clipping (clip_norm=...) or batch_norm=True."
+)
+
+
+def new_state(n_features, prog, coef_init=None, intercept_init=0.0):
+    """Fresh training state (all float64) for ``n_features`` weights + intercept."""
+    d = n_features
+    theta = np.zeros(d + 1, dtype=np.float64)
+    if coef_init is not None:
+        theta[:d] = coef_init
+    theta[d] = intercept_init
+    state = {
+        "theta": theta,
+        "avg": np.zeros(d + 1, dtype=np.float64),
+        "q": np.zeros(d, dtype=np.float64),
+        "sc": np.zeros(cpu.N_PLAIN_SCALARS, dtype=np.float64),
+        "bn_mean": np.zeros(d, dtype=np.float64),
+        "bn_var": np.ones(d, dtype=np.float64),
+        "updates": 0.0,
+        "epochs": 0,
+        "eta": None,
+        "rng": None,
+    }
+    reset_optimizer(state, prog)
+    return state
+
+
+def reset_optimizer(state, prog):
+    """(Re)initialize the optimizer's state for ``prog``'s optimizer."""
+    d1 = state["theta"].shape[0]
+    opt_state = np.zeros((_r.N_STATE, d1), dtype=np.float64)
+    if prog.opt_code == _r.OPT_ADAGRAD:
+        opt_state[0, :] = prog.opt_hp[3]
+    state["opt_state"] = opt_state
+    state["step"] = np.zeros(1, dtype=np.int64)
+    state["opt_code"] = int(prog.opt_code)
+
+
+def _visible_params(state, prog):
+    """Current (coef, intercept) in the original feature space, float64."""
+    d = state["q"].shape[0]
+    theta = state["theta"]
+    use_avg = prog.average > 0.0 and prog.average <= state["updates"]
+    src = state["avg"] if use_avg else theta
+    w = src[:d].copy()
+    b = float(src[d])
+    if prog.batch_norm:
+        inv_sd = 1.0 / np.sqrt(state["bn_var"] + prog.bn_eps)
+        w = w * inv_sd
+        b = b - float(w @ state["bn_mean"])
+    return w, b
+
+
+def _current_params_for_validation(state, prog, plain):
+    """Weights scikit-learn scores during early stopping: the raw (non-averaged) ones.
+
+    In the per-sample algorithm scikit-learn passes the weight array without its
+    running scale factor; fastgd does the same so that stopping epochs agree.
+    """
+    d = state["q"].shape[0]
+    theta = state["theta"]
+    if plain:
+        return theta[:d], float(state["sc"][cpu.S_INTERCEPT])
+    w = theta[:d]
+    b = float(theta[d])
+    if prog.batch_norm:
+        inv_sd = 1.0 / np.sqrt(state["bn_var"] + prog.bn_eps)
+        w = w * inv_sd
+        b = b - float(w @ state["bn_mean"])
+    return w, b
+
+
+class History:
+    """Per-epoch records of one fit call."""
+
+    def __init__(self):
+        self.loss = []
+        self.lr = []
+        self.grad_norm = []
+        self.val = []
+
+
+def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
+        shuffle, rng, validation=None, restore_best=False, verbose=0):
+    """Train for up to ``max_epochs`` epochs; return ``(n_epochs_run, History)``.
+
+    ``validation`` is ``None`` or ``(X_val, y_val, sw_val)`` for early stopping.
+    Raises the scikit-learn overflow ``ValueError`` if parameters become non-finite.
+    """
+    d = X.shape[1]
+    theta = state["theta"]
+    avg = state["avg"]
+    out = np.zeros(6, dtype=np.float64)
+    hist = History()
+    n_train = train_idx.shape[0]
+    tol_v = -math.inf if tol is None else float(tol)
+    if prog.adaptive and state["eta"] is None:
+        state["eta"] = float(prog.sched_sp[0])
+    sp = prog.sched_sp.copy()
+    batch = prog.batch_size if prog.batch_size > 0 else max(n_train, 1)
+
+    if prog.plain:
+        sc = state["sc"]
+        sc[cpu.S_INTERCEPT] = theta[d]
+        sc[cpu.S_WSCALE] = 1.0
+        # scikit-learn starts every call with exact norms of the current weights
+        sc[cpu.S_SQNORM] = float(theta[:d] @ theta[:d])
+        sc[cpu.S_L1NORM] = float(np.abs(theta[:d]).sum())
+        sc[cpu.S_AVG_A] = 0.0
+        sc[cpu.S_AVG_B] = 1.0
+        sc[cpu.S_AVG_INTERCEPT] = avg[d]
+        w = theta[:d]
+        aw = avg[:d]
+        wscale_threshold = 1e-9 if X.dtype == np.float64 else 1e-6
+    else:
+        g = np.zeros(d + 1, dtype=np.float64)
+        mu = np.zeros(d + 1, dtype=np.float64)
+        inv_sd = np.zeros(d + 1, dtype=np.float64)
+        weff = np.zeros(d + 1, dtype=np.float64)
+
+    best_obj = math.inf
+    best_score = -math.inf
+    no_improve = 0
+    best_snapshot = None
+    epoch_run = 0
+    try:
+        for epoch in range(max_epochs):
+            epoch_run = epoch + 1
+            order = rng.permutation(train_idx) if shuffle else train_idx
+            if prog.adaptive:
+                sp[0] = state["eta"]
+            if prog.plain:
+                cpu.epoch_plain(
+                    X, y, sw, order, w, aw, state["q"], sc, state["updates"] + 1.0,
+                    prog.fit_intercept,
+                    prog.loss_code, prog.loss_eps, prog.penalty, prog.alpha,
+                    prog.l1_ratio, prog.average, prog.sched_code, sp, prog.sched_unit,
+                    float(state["epochs"]), wscale_threshold, out,
+                )
+                finite = math.isfinite(sc[cpu.S_INTERCEPT]) and np.isfinite(w).all()
+            else:
+                cpu.epoch_batch(
+                    X, y, sw, order, batch, theta, prog.fit_intercept,
+                    prog.loss_code, prog.loss_eps, prog.alpha_l2, prog.alpha_l1,
+                    prog.clip_value, prog.clip_norm,
+                    prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
+                    prog.sched_code, sp, prog.sched_unit, state["updates"],
+                    float(state["epochs"]), prog.average, avg,
+                    prog.batch_norm, prog.bn_momentum, prog.bn_eps,
+                    state["bn_mean"], state["bn_var"], g, mu, inv_sd, weff, out,
+                )
+                finite = bool(np.isfinite(theta).all())
+            state["updates"] += out[5]
+            state["epochs"] += 1
+            if not finite:
+                raise FloatingPointError(epoch + 1)
+
+            n_upd = max(out[5], 1.0)
+            hist.loss.append(out[1] / out[2] if out[2] > 0 else 0.0)
+            hist.lr.append(out[4])
+            hist.grad_norm.append(out[3] / n_upd)
+            objective = out[0] / max(n_train, 1)
+
+            if validation is not None:
+                wv, bv = _current_params_for_validation(state, prog, prog.plain)
+                with np.errstate(all="ignore"):
+                    pred = validation[0] @ wv + bv
+                    score = r2_score(validation[1], pred, sample_weight=validation[2])
+                hist.val.append(score)
+                improved = score > best_score
+                if tol_v > -math.inf and score < best_score + tol_v:
+                    no_improve += 1
+                else:
+                    no_improve = 0
+                if score > best_score:
+                    best_score = score
+            else:
+                improved = objective < best_obj
+                if tol_v > -math.inf and objective > best_obj - tol_v:
+                    no_improve += 1
+                else:
+                    no_improve = 0
+                if objective < best_obj:
+                    best_obj = objective
+            if restore_best and improved:
+                best_snapshot = _snapshot(state, prog)
+            if verbose:
+                _print_epoch(epoch, hist, state, prog, validation is not None)
+            if no_improve >= n_iter_no_change:
+                if prog.adaptive and state["eta"] > 1e-6:
+                    state["eta"] = state["eta"] / 5.0
+                    no_improve = 0
+                else:
+                    if verbose:
+                        print(f"Convergence after {epoch + 1} epochs.")
+                    break
+    except FloatingPointError as exc:
+        raise ValueError(OVERFLOW_MESSAGE.format(epoch=exc.args[0])) from None
+    finally:
+        if prog.plain:
+            cpu.finalize_plain(w, aw, sc, prog.average > 0.0)
+            theta[d] = sc[cpu.S_INTERCEPT]
+            avg[d] = sc[cpu.S_AVG_INTERCEPT]
+    if restore_best and best_snapshot is not None:
+        _restore(state, best_snapshot)
+    return epoch_run, hist
+
+
+def _snapshot(state, prog):
+    if prog.plain:
+        d = state["q"].shape[0]
+        sc = state["sc"]
+        theta = state["theta"].copy()
+        theta[:d] *= sc[cpu.S_WSCALE]
+        theta[d] = sc[cpu.S_INTERCEPT]
+        avg = state["avg"].copy()
+        avg[:d] = (avg[:d] + sc[cpu.S_AVG_A] * state["theta"][:d]) / sc[cpu.S_AVG_B]
+        avg[d] = sc[cpu.S_AVG_INTERCEPT]
+        return {"theta": theta, "avg": avg}
+    return {"theta": state["theta"].copy(), "avg": state["avg"].copy(),
+            "bn_mean": state["bn_mean"].copy(), "bn_var": state["bn_var"].copy()}
+
+
+def _restore(state, snap):
+    for key, value in snap.items():
+        state[key][...] = value
+
+
+def _print_epoch(epoch, hist, state, prog, early):
+    w, b = _visible_params(state, prog)
+    msg = (f"-- Epoch {epoch + 1}\nNorm: {np.linalg.norm(w):.2f}, NNZs: "
+           f"{int(np.count_nonzero(w))}, Bias: {b:.6f}, T: {int(state['updates'])}, "
+           f"Avg. loss: {hist.loss[-1]:.6f}, lr: {hist.lr[-1]:.3g}")
+    if early:
+        msg += f", Validation score: {hist.val[-1]:.6f}"
+    print(msg)
+
+
+def visible_params(state, prog):
+    """Public wrapper of the final (coef, intercept) computation."""
+    return _visible_params(state, prog)
+
+
+def warn_if_not_converged(n_iter, max_iter, tol):
+    from sklearn.exceptions import ConvergenceWarning
+
+    if tol is not None and n_iter == max_iter:
+        warnings.warn(
+            "Maximum number of iteration reached before convergence. Consider "
+            "increasing max_iter to improve the fit.",
+            ConvergenceWarning,
+        )

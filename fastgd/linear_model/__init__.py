@@ -1,0 +1,5 @@
+"""Linear estimators trained by the compiled gradient-descent loops."""
+
+from ._regressor import FastSGDRegressor
+
+__all__ = ["FastSGDRegressor"]

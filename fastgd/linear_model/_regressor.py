@@ -1,0 +1,261 @@
+"""FastSGDRegressor: scikit-learn's SGDRegressor, compiled, with minibatches and
+modern optimizers."""
+
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+
+from .. import _engine
+from ._base import BaseFastSGD
+
+
+class FastSGDRegressor(RegressorMixin, BaseFastSGD):
+    r"""Linear regression trained by (stochastic, minibatch or full-batch) gradient descent.
+
+    A drop-in for :class:`sklearn.linear_model.SGDRegressor` -- same parameters, defaults,
+    attributes and, with ``batch_size=1, optimizer="sgd"``, the same algorithm (results
+    agree to rounding with ``shuffle=False``) -- that runs in Numba-compiled loops and
+    adds minibatches, the ``torch.optim`` update rules, learning-rate schedules,
+    gradient clipping and batch normalization of the inputs.
+
+    It minimizes
+
+    .. math::
+
+        \frac{1}{n}\sum_i s_i\,\ell(w^\top x_i + b, y_i)
+        + \alpha\Big(\frac{1-\rho}{2}\lVert w\rVert_2^2 + \rho\lVert w\rVert_1\Big)
+
+    by repeating, for each batch :math:`B` of the epoch, :math:`g \leftarrow`
+    batch-mean gradient + penalty gradient, clipping, and one optimizer step with the
+    scheduled rate :math:`\eta_t`. The exact maths is in the *Semantics* page.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "huber", "epsilon_insensitive", \
+            "squared_epsilon_insensitive"}, default="squared_error"
+        ``squared_error`` is :math:`\frac12 (p-y)^2` as in scikit-learn.
+    penalty : {"l2", "l1", "elasticnet"} or None, default="l2"
+    alpha : float, default=0.0001
+    l1_ratio : float, default=0.15
+        Elastic-net mixing :math:`\rho` (only with ``penalty="elasticnet"``).
+    fit_intercept : bool, default=True
+    max_iter : int, default=1000
+        Maximum number of epochs.
+    tol : float or None, default=1e-3
+        Stopping criterion (scikit-learn's): stop after ``n_iter_no_change`` epochs
+        whose objective is not below ``best - tol`` (or validation score not above
+        ``best + tol`` with early stopping). ``None`` disables it.
+    shuffle : bool, default=True
+        Shuffle the training rows each epoch.
+    verbose : int, default=0
+        Print one line per epoch when > 0.
+    epsilon : float, default=0.1
+        For the ``huber`` and epsilon-insensitive losses.
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling and the early-stopping split. Same seed, same ``coef_``
+        (bit-identical on one machine).
+    learning_rate : str or fastgd.schedules.Schedule, default="invscaling"
+        ``"constant"``, ``"optimal"``, ``"invscaling"``, ``"adaptive"`` (scikit-learn's)
+        or any schedule from :mod:`fastgd.schedules` (e.g. ``Cosine(T_max=50)``).
+    eta0 : float, default=0.01
+        Base learning rate (used by schedules whose ``lr`` is None).
+    power_t : float, default=0.25
+        Exponent of ``"invscaling"``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and stop when the validation R²
+        stops improving (scikit-learn's split and rule).
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=5
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution (optimizer state and schedule restart,
+        as scikit-learn).
+    average : bool or int, default=False
+        Averaged SGD: report the average of the iterates once ``average`` updates were
+        made (``True`` means 1).
+    batch_size : int, "full" or None, default=1
+        1: per-sample SGD (scikit-learn's algorithm with ``optimizer="sgd"``);
+        b > 1: minibatches of b rows (the last partial batch is used);
+        ``"full"``/None: full-batch gradient descent.
+    optimizer : str or fastgd.optim.Optimizer, default="sgd"
+        ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``,
+        ``"adadelta"``, ``"adam"``, ``"adamw"`` or an instance from :mod:`fastgd.optim`.
+    clip_norm : float or None, default=None
+        Clip the global L2 norm of each batch gradient (``clip_grad_norm_``).
+    clip_value : float or None, default=None
+        Clip each gradient coordinate to ``[-clip_value, clip_value]``.
+    batch_norm : bool, default=False
+        Normalize the inputs of each batch (``BatchNorm1d`` without affine); the
+        normalization is folded into ``coef_``/``intercept_`` at the end of training.
+    bn_momentum : float, default=0.1
+    bn_eps : float, default=1e-5
+    restore_best_weights : bool, default=False
+        At the end, go back to the parameters of the best epoch (best validation score
+        with early stopping, otherwise best training objective).
+    device : {"cpu", "cuda"}, default="cpu"
+        Only ``"cpu"`` is available in this version.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : ndarray of shape (1,)
+    n_iter_ : int
+        Epochs run by the last ``fit``/``partial_fit`` call.
+    t_ : float
+        Number of updates made, plus one (scikit-learn's convention).
+    loss_curve_ : list of float
+        Mean (sample-weighted) training loss of each epoch, measured as the epoch went.
+    validation_scores_ : list of float
+        Validation R² per epoch (with ``early_stopping=True``).
+    lr_curve_ : list of float
+        Learning rate of the first update of each epoch.
+    grad_norm_curve_ : list of float
+        Mean pre-clip gradient norm of each epoch.
+    optimizer_state_ : dict
+        Copy of the optimizer's state (``step`` and the ``torch.optim``-named buffers).
+    bn_running_mean_, bn_running_var_ : ndarray of shape (n_features,)
+        Running statistics (``batch_norm=True``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastgd import FastSGDRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3)); y = X @ [1.0, -2.0, 0.5] + 0.3
+    >>> est = FastSGDRegressor(batch_size=16, optimizer="adam", eta0=0.05,
+    ...                        random_state=0).fit(X, y)
+    >>> bool(est.score(X, y) > 0.99)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseFastSGD._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "huber", "epsilon_insensitive",
+                             "squared_epsilon_insensitive"})],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        random_state=None,
+        learning_rate="invscaling",
+        eta0=0.01,
+        power_t=0.25,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        warm_start=False,
+        average=False,
+        batch_size=1,
+        optimizer="sgd",
+        clip_norm=None,
+        clip_value=None,
+        batch_norm=False,
+        bn_momentum=0.1,
+        bn_eps=1e-5,
+        restore_best_weights=False,
+        device="cpu",
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.batch_norm = batch_norm
+        self.bn_momentum = bn_momentum
+        self.bn_eps = bn_eps
+        self.restore_best_weights = restore_best_weights
+        self.device = device
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the model from scratch (or from the previous solution with ``warm_start``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            float64 or float32 (kept: ``coef_`` has the same dtype), C or Fortran order;
+            never copied when already in one of these, never written.
+        y : array-like of shape (n_samples,)
+        coef_init : array-like of shape (n_features,), default=None
+        intercept_init : float or array-like of shape (1,), default=None
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self
+        """
+        X, y = self._validate_X_y(X, y, reset=True)
+        prev = getattr(self, "_state", None)
+        if self.warm_start and prev is not None and prev["theta"].shape[0] == X.shape[1] + 1:
+            if coef_init is None:
+                coef_init = self.coef_
+            if intercept_init is None:
+                intercept_init = self.intercept_
+        self._train(X, y, sample_weight, max_epochs=self.max_iter, fresh=True,
+                    coef_init=coef_init, intercept_init=intercept_init)
+        _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over ``(X, y)``, continuing from the current state.
+
+        Unlike scikit-learn, the optimizer's state (velocity, moments, step count),
+        the schedule's position, the batch-norm statistics and the shuffling stream
+        all carry over between calls, so ``k`` calls on the same data equal a
+        ``fit`` with ``max_iter=k, tol=None``.
+        """
+        first = not hasattr(self, "coef_")
+        if first and self.early_stopping:
+            raise ValueError("early_stopping should be False with partial_fit")
+        X, y = self._validate_X_y(X, y, reset=first)
+        self._train(X, y, sample_weight, max_epochs=1, fresh=first, partial=True)
+        return self
+
+    def predict(self, X):
+        """Predict ``X @ coef_ + intercept_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        return self._decision_function(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
