@@ -59,9 +59,9 @@ def reset_optimizer(state, prog):
 def _visible_params(state, prog):
     """Current (coef, intercept) in the original feature space, float64."""
     d = state["q"].shape[0]
-    theta = state["theta"]
+    theta, avg = _unscaled_copies(state)
     use_avg = prog.average > 0.0 and prog.average <= state["updates"]
-    src = state["avg"] if use_avg else theta
+    src = avg if use_avg else theta
     w = src[:d].copy()
     b = float(src[d])
     if prog.batch_norm:
@@ -69,6 +69,30 @@ def _visible_params(state, prog):
         w = w * inv_sd
         b = b - float(w @ state["bn_mean"])
     return w, b
+
+
+def _unscaled_copies(state):
+    """``(theta, avg)`` as plain float64 arrays, whatever representation is live."""
+    theta = state["theta"].copy()
+    avg = state["avg"].copy()
+    if state.get("scaled", False):
+        d = theta.shape[0] - 1
+        sc = state["sc"].copy()
+        cpu.finalize_plain(theta[:d], avg[:d], sc, True)
+        theta[d] = sc[cpu.S_INTERCEPT]
+        avg[d] = sc[cpu.S_AVG_INTERCEPT]
+    return theta, avg
+
+
+def unscale(state):
+    """Leave the scaled (per-sample) representation in place, e.g. before a batch run."""
+    if state.get("scaled", False):
+        d = state["theta"].shape[0] - 1
+        sc = state["sc"]
+        cpu.finalize_plain(state["theta"][:d], state["avg"][:d], sc, True)
+        state["theta"][d] = sc[cpu.S_INTERCEPT]
+        state["avg"][d] = sc[cpu.S_AVG_INTERCEPT]
+        state["scaled"] = False
 
 
 def _current_params_for_validation(state, prog, plain):
@@ -121,18 +145,21 @@ def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
 
     if prog.plain:
         sc = state["sc"]
-        sc[cpu.S_INTERCEPT] = theta[d]
-        sc[cpu.S_WSCALE] = 1.0
-        # scikit-learn starts every call with exact norms of the current weights
-        sc[cpu.S_SQNORM] = float(theta[:d] @ theta[:d])
-        sc[cpu.S_L1NORM] = float(np.abs(theta[:d]).sum())
-        sc[cpu.S_AVG_A] = 0.0
-        sc[cpu.S_AVG_B] = 1.0
-        sc[cpu.S_AVG_INTERCEPT] = avg[d]
+        if not state.get("scaled", False):
+            # scikit-learn's WeightVector set-up: unit scale, exact norms
+            sc[cpu.S_INTERCEPT] = theta[d]
+            sc[cpu.S_WSCALE] = 1.0
+            sc[cpu.S_SQNORM] = float(theta[:d] @ theta[:d])
+            sc[cpu.S_L1NORM] = float(np.abs(theta[:d]).sum())
+            sc[cpu.S_AVG_A] = 0.0
+            sc[cpu.S_AVG_B] = 1.0
+            sc[cpu.S_AVG_INTERCEPT] = avg[d]
+            state["scaled"] = True
         w = theta[:d]
         aw = avg[:d]
         wscale_threshold = 1e-9 if X.dtype == np.float64 else 1e-6
     else:
+        unscale(state)
         g = np.zeros(d + 1, dtype=np.float64)
         mu = np.zeros(d + 1, dtype=np.float64)
         inv_sd = np.zeros(d + 1, dtype=np.float64)
@@ -216,34 +243,21 @@ def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
                     break
     except FloatingPointError as exc:
         raise ValueError(OVERFLOW_MESSAGE.format(epoch=exc.args[0])) from None
-    finally:
-        if prog.plain:
-            cpu.finalize_plain(w, aw, sc, prog.average > 0.0)
-            theta[d] = sc[cpu.S_INTERCEPT]
-            avg[d] = sc[cpu.S_AVG_INTERCEPT]
     if restore_best and best_snapshot is not None:
         _restore(state, best_snapshot)
     return epoch_run, hist
 
 
 def _snapshot(state, prog):
-    if prog.plain:
-        d = state["q"].shape[0]
-        sc = state["sc"]
-        theta = state["theta"].copy()
-        theta[:d] *= sc[cpu.S_WSCALE]
-        theta[d] = sc[cpu.S_INTERCEPT]
-        avg = state["avg"].copy()
-        avg[:d] = (avg[:d] + sc[cpu.S_AVG_A] * state["theta"][:d]) / sc[cpu.S_AVG_B]
-        avg[d] = sc[cpu.S_AVG_INTERCEPT]
-        return {"theta": theta, "avg": avg}
-    return {"theta": state["theta"].copy(), "avg": state["avg"].copy(),
-            "bn_mean": state["bn_mean"].copy(), "bn_var": state["bn_var"].copy()}
+    theta, avg = _unscaled_copies(state)
+    return {"theta": theta, "avg": avg, "bn_mean": state["bn_mean"].copy(),
+            "bn_var": state["bn_var"].copy()}
 
 
 def _restore(state, snap):
     for key, value in snap.items():
         state[key][...] = value
+    state["scaled"] = False
 
 
 def _print_epoch(epoch, hist, state, prog, early):

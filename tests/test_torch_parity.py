@@ -306,7 +306,8 @@ def _assert_same_model(est, lin, rtol=1e-9):
     np.testing.assert_allclose(est.intercept_, lin.bias.detach().numpy(), rtol=rtol)
 
 
-@pytest.mark.parametrize("batch_size", ["full", 8])
+# 8: last batch of 2 rows; 7: last batch of a single row
+@pytest.mark.parametrize("batch_size", ["full", 8, 7])
 @pytest.mark.parametrize("fg_opt, make_torch, lr", [c[1:] for c in OPTIMIZER_CASES],
                          ids=[c[0] for c in OPTIMIZER_CASES])
 def test_optimizer_matches_torch(fg_opt, make_torch, lr, batch_size):
@@ -333,6 +334,38 @@ def test_per_sample_stateful_optimizer_matches_torch(name):
     lr = lr / 5
     lin, _, _ = _torch_train(lambda g: make_torch(g, lr), X, y, 1, 3)
     est = _fastgd_train(X, y, 1, 3, fg_opt, "constant", lr)
+    _assert_same_model(est, lin)
+
+
+def test_float32_input_trains_in_float64():
+    """float32 X: parameters and state stay float64 inside, coef_ comes out float32."""
+    X, y = _data()
+    X32, y32 = X.astype(np.float32), y.astype(np.float32)
+    lin, _, _ = _torch_train(lambda g: T.Adam(g, lr=0.05, foreach=False),
+                             X32.astype(np.float64), y32.astype(np.float64), 8, N_EPOCHS)
+    est = _fastgd_train(X32, y32, 8, N_EPOCHS, "adam", "constant", 0.05)
+    assert est.coef_.dtype == np.float32
+    expected = lin.weight.detach().numpy().ravel().astype(np.float32)
+    np.testing.assert_allclose(est.coef_, expected, rtol=1e-6)
+    np.testing.assert_allclose(est.intercept_, lin.bias.detach().numpy().astype(np.float32),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", ["full", 8])
+def test_partial_fit_carries_optimizer_and_schedule_state(batch_size):
+    """n partial_fit calls (one epoch each) = n torch epochs with the scheduler stepped."""
+    X, y = _data()
+    n_epochs, lr = 6, 0.1
+    d = X.shape[1]
+    lin, _, _ = _torch_train(lambda g: T.Adam(g, lr=lr, foreach=False), X, y, batch_size,
+                             n_epochs, epoch_sched=lambda o: tls.StepLR(o, 2, gamma=0.5),
+                             coef0=np.zeros(d), intercept0=0.0)
+    FastSGDRegressor, _ = _fastgd()
+    est = FastSGDRegressor(penalty=None, shuffle=False, batch_size=batch_size,
+                           optimizer="adam", learning_rate=fs.Step(2, gamma=0.5), eta0=lr,
+                           tol=None)
+    for _ in range(n_epochs):
+        est.partial_fit(X, y)
     _assert_same_model(est, lin)
 
 
@@ -504,7 +537,8 @@ MIN_CASES = [
     ("rmsprop", "rmsprop", _tw(T.RMSprop), 0.01),
     ("rmsprop_centered_momentum", fo.RMSprop(centered=True, momentum=0.6),
      _tw(T.RMSprop, centered=True, momentum=0.6), 0.01),
-    ("adadelta", "adadelta", _tw(T.Adadelta), 1.0),
+    # (default eps=1e-6 barely moves in 60 steps)
+    ("adadelta", fo.Adadelta(eps=1e-2), _tw(T.Adadelta, eps=1e-2), 1.0),
     ("adam", "adam", _tw(T.Adam), 0.1),
     ("adam_amsgrad_wd", fo.Adam(amsgrad=True, weight_decay=0.1),
      _tw(T.Adam, amsgrad=True, weight_decay=0.1), 0.1),

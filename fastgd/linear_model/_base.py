@@ -69,7 +69,7 @@ class BaseFastSGD(BaseEstimator):
         if not (X.flags.c_contiguous or X.flags.f_contiguous):
             # a strided view: one copy, the kernels need unit stride in one direction
             X = np.ascontiguousarray(X)
-        y = np.asarray(y, dtype=np.float64)
+        y = np.ascontiguousarray(y, dtype=np.float64)
         return X, y
 
     def _check_init(self, coef_init, intercept_init, n_features):
@@ -129,7 +129,7 @@ class BaseFastSGD(BaseEstimator):
             state = _engine.new_state(n_features, prog, coef, intercept)
         elif state["opt_code"] != prog.opt_code:
             _engine.reset_optimizer(state, prog)
-        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        sw = np.ascontiguousarray(_check_sample_weight(sample_weight, X, dtype=np.float64))
         if not np.isfinite(sw).all():
             raise ValueError("sample_weight contains NaN or infinity.")
         train_idx, val_idx = self._validation_split(y, sw)
