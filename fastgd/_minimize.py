@@ -95,8 +95,8 @@ def minimize(grad, x0, *, optimizer="sgd", learning_rate=0.01, n_steps=100,
     ... def grad(x):
     ...     return np.array([0.2 * x[0], 4.0 * x[1]])
     >>> res = minimize(grad, [-5.0, -2.0], learning_rate=0.4, n_steps=20)
-    >>> np.round(res.x, 6)
-    array([-0.943467, -0.000073])
+    >>> print(f"{res.x[0]:.6f} {res.x[1]:.6f}")
+    -0.943467 -0.000073
     """
     x = np.array(x0, dtype=np.float64).reshape(-1)
     if x.size == 0 or not np.isfinite(x).all():

@@ -69,7 +69,7 @@ class Schedule(Spec):
         """Learning rate at counter ``t`` (a number or an array of counters)."""
         code, sp, _ = self._lower(eta0)
         if np.ndim(t) == 0:
-            return _r.lr_at(code, sp, float(t))
+            return float(_r.lr_at(code, sp, float(t)))
         return np.array([_r.lr_at(code, sp, float(v)) for v in np.ravel(t)]).reshape(
             np.shape(t)
         )
