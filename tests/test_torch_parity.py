@@ -115,11 +115,6 @@ def test_epoch_schedule_matches_torch(fg_sched, make_torch, n):
         np.testing.assert_allclose(ours, stepped, rtol=1e-12, atol=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fastgd bug: CosineWarmRestarts finds the cycle index with floor(log(x)/log(T_mult)),"
-    " which rounds 4.999... down at restarts for T_mult=3 (t=121 with T_0=1) and T_mult=10",
-)
 @pytest.mark.parametrize("T_0, T_mult, n", [(1, 3, 130), (2, 3, 250), (1, 10, 120)])
 def test_warm_restarts_exact_at_restarts_other_multipliers(T_0, T_mult, n):
     stepped, _ = _torch_epoch_lrs(

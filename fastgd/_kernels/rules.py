@@ -139,9 +139,13 @@ def lr_at(code, sp, t):
             t_cur = t - t0 * math.floor(t / t0)
             t_i = t0
         else:
-            n_c = math.floor(math.log(t / t0 * (t_mult - 1.0) + 1.0) / math.log(t_mult))
-            t_cur = t - t0 * (math.pow(t_mult, n_c) - 1.0) / (t_mult - 1.0)
-            t_i = t0 * math.pow(t_mult, n_c)
+            # walk the cycles with exact arithmetic: a log-based cycle index rounds
+            # down at some restarts (log(243)/log(3) = 4.999...), O(log t) steps
+            t_cur = t
+            t_i = t0
+            while t_cur >= t_i:
+                t_cur -= t_i
+                t_i *= t_mult
         val = eta_min + (lr - eta_min) * (1.0 + math.cos(math.pi * t_cur / t_i)) / 2.0
     elif code == SCHED_ONECYCLE:
         total = sp[3]
