@@ -59,7 +59,7 @@ def reset_optimizer(state, prog):
 def _visible_params(state, prog):
     """Current (coef, intercept) in the original feature space, float64."""
     d = state["q"].shape[0]
-    theta, avg = _unscaled_copies(state)
+    theta, avg = unscaled_copies(state)
     use_avg = prog.average > 0.0 and prog.average <= state["updates"]
     src = avg if use_avg else theta
     w = src[:d].copy()
@@ -71,7 +71,7 @@ def _visible_params(state, prog):
     return w, b
 
 
-def _unscaled_copies(state):
+def unscaled_copies(state):
     """``(theta, avg)`` as plain float64 arrays, whatever representation is live."""
     theta = state["theta"].copy()
     avg = state["avg"].copy()
@@ -249,7 +249,7 @@ def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
 
 
 def _snapshot(state, prog):
-    theta, avg = _unscaled_copies(state)
+    theta, avg = unscaled_copies(state)
     return {"theta": theta, "avg": avg, "bn_mean": state["bn_mean"].copy(),
             "bn_var": state["bn_var"].copy()}
 

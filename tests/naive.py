@@ -500,6 +500,11 @@ def naive_sklearn_fit(X, y, *, n_epochs=1, schedule=None, loss="squared_error",
       ``wscale`` drops below the reset threshold);
     * ``wscale`` itself is tracked only for that reset decision.
 
+    ``grad_norm_curve`` is the mean norm of the loss + L2 gradient ``(s dl x + a(1-r) w,
+    s dl)`` (the L1 part is not a gradient step in this algorithm; compare only
+    without L1). ``objective_curve`` uses the exact norms of ``w`` (scikit-learn uses
+    norms cached before the L1 step: compare only without L1).
+
     Returns a dict like :func:`naive_fit`.
     """
     X = np.asarray(X, dtype=np.float64)
@@ -524,10 +529,13 @@ def naive_sklearn_fit(X, y, *, n_epochs=1, schedule=None, loss="squared_error",
     r = 0.0
     t = 1  # scikit-learn's counter
 
-    loss_curve, lr_curve = [], []
+    loss_curve, lr_curve, grad_norm_curve, objective_curve = [], [], [], []
+    l2 = alpha * (1.0 - rho) if penalty is not None else 0.0
     for epoch in range(n_epochs):
         sum_wloss = 0.0
         sum_w = 0.0
+        sum_obj = 0.0
+        norms = []
         for i in range(n):
             x = X[i]
             p = float(np.dot(w, x)) + b
@@ -537,6 +545,14 @@ def naive_sklearn_fit(X, y, *, n_epochs=1, schedule=None, loss="squared_error",
             li = loss_value(loss, p, y[i], epsilon)
             sum_wloss += sw[i] * li
             sum_w += sw[i]
+            sum_obj += li
+            if penalty is not None:
+                sum_obj += alpha * ((1.0 - rho) * 0.5 * float(np.sum(w * w))
+                                    + rho * float(np.sum(np.abs(w))))
+            c = sw[i] * clip_dloss(loss_dloss(loss, p, y[i], epsilon))
+            # gradient of the loss + L2 part (the L1 part is not a gradient step here)
+            g = np.concatenate([c * x + l2 * w, [c if fit_intercept else 0.0]])
+            norms.append(math.sqrt(float(np.sum(g * g))))
             update = -eta * clip_dloss(loss_dloss(loss, p, y[i], epsilon)) * sw[i]
             if l2_on:
                 f = max(0.0, 1.0 - (1.0 - rho) * eta * alpha)
@@ -567,6 +583,8 @@ def naive_sklearn_fit(X, y, *, n_epochs=1, schedule=None, loss="squared_error",
                     avg_w[j] += r * (w[j] - z)
             t += 1
         loss_curve.append(sum_wloss / sum_w)
+        grad_norm_curve.append(float(np.mean(norms)))
+        objective_curve.append(sum_obj / n)
 
     n_updates = t - 1
     if avg_start and avg_start <= n_updates:
@@ -574,4 +592,22 @@ def naive_sklearn_fit(X, y, *, n_epochs=1, schedule=None, loss="squared_error",
     else:
         coef, intercept = w.copy(), b
     return dict(coef=coef, intercept=intercept, loss_curve=np.array(loss_curve),
-                lr_curve=np.array(lr_curve), n_updates=n_updates, t=float(t), w=w, b=b)
+                lr_curve=np.array(lr_curve), grad_norm_curve=np.array(grad_norm_curve),
+                objective_curve=np.array(objective_curve), n_updates=n_updates,
+                t=float(t), w=w, b=b)
+
+
+def stopping_epoch(objective_curve, tol, n_iter_no_change):
+    """scikit-learn's rule without early stopping: the epoch (1-based) training stops
+    after, or ``len(objective_curve)`` if it does not stop within the curve."""
+    best = math.inf
+    count = 0
+    for e, obj in enumerate(objective_curve):
+        if obj > best - tol:
+            count += 1
+        else:
+            count = 0
+        best = min(best, obj)
+        if count >= n_iter_no_change:
+            return e + 1
+    return len(objective_curve)

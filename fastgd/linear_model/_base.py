@@ -119,12 +119,23 @@ class BaseFastSGD(BaseEstimator):
         return np.sort(idx_train).astype(np.int64), np.sort(idx_val)
 
     def _train(self, X, y, sample_weight, *, max_epochs, fresh, coef_init=None,
-               intercept_init=None, partial=False):
+               intercept_init=None, warm=False):
         self._check_device()
         prog = lower(self)
         n_features = X.shape[1]
         state = getattr(self, "_state", None)
-        if fresh or state is None:
+        if warm and prog.batch_norm and coef_init is None and intercept_init is None:
+            # warm start with batch norm: continue from the normalized-space weights and
+            # the running statistics (the folded coef_ is not a normalized-space start)
+            theta, avg = _engine.unscaled_copies(state)
+            bn_mean, bn_var = state["bn_mean"].copy(), state["bn_var"].copy()
+            state = _engine.new_state(n_features, prog, theta[:-1], theta[-1])
+            state["bn_mean"][:] = bn_mean
+            state["bn_var"][:] = bn_var
+        elif fresh or state is None:
+            if warm:
+                coef_init = self.coef_ if coef_init is None else coef_init
+                intercept_init = self.intercept_ if intercept_init is None else intercept_init
             coef, intercept = self._check_init(coef_init, intercept_init, n_features)
             state = _engine.new_state(n_features, prog, coef, intercept)
         elif state["opt_code"] != prog.opt_code:

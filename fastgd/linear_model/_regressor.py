@@ -67,7 +67,8 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     n_iter_no_change : int, default=5
     warm_start : bool, default=False
         Start ``fit`` from the previous solution (optimizer state and schedule restart,
-        as scikit-learn).
+        as scikit-learn). With ``batch_norm=True`` training continues from the
+        normalized-space weights and the running statistics.
     average : bool or int, default=False
         Averaged SGD: report the average of the iterates once ``average`` updates were
         made (``True`` means 1).
@@ -215,13 +216,10 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         """
         X, y = self._validate_X_y(X, y, reset=True)
         prev = getattr(self, "_state", None)
-        if self.warm_start and prev is not None and prev["theta"].shape[0] == X.shape[1] + 1:
-            if coef_init is None:
-                coef_init = self.coef_
-            if intercept_init is None:
-                intercept_init = self.intercept_
+        warm = bool(self.warm_start and prev is not None
+                    and prev["theta"].shape[0] == X.shape[1] + 1)
         self._train(X, y, sample_weight, max_epochs=self.max_iter, fresh=True,
-                    coef_init=coef_init, intercept_init=intercept_init)
+                    coef_init=coef_init, intercept_init=intercept_init, warm=warm)
         _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
         return self
 
@@ -238,7 +236,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         if first and self.early_stopping:
             raise ValueError("early_stopping should be False with partial_fit")
         X, y = self._validate_X_y(X, y, reset=first)
-        self._train(X, y, sample_weight, max_epochs=1, fresh=first, partial=True)
+        self._train(X, y, sample_weight, max_epochs=1, fresh=first)
         return self
 
     def predict(self, X):
