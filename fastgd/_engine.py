@@ -95,16 +95,18 @@ def unscale(state):
         state["scaled"] = False
 
 
-def _current_params_for_validation(state, prog, plain):
-    """Weights scikit-learn scores during early stopping: the raw (non-averaged) ones.
+def _current_params_for_validation(state, prog):
+    """The current (non-averaged) iterate in the original feature space.
 
-    In the per-sample algorithm scikit-learn passes the weight array without its
-    running scale factor; fastgd does the same so that stopping epochs agree.
+    scikit-learn's per-sample SGD scores its validation set with the weight array
+    *without* its running scale factor, so its scores (and stopping epochs) are off
+    whenever L2 shrinkage is on; fastgd scores the true current weights.
     """
     d = state["q"].shape[0]
     theta = state["theta"]
-    if plain:
-        return theta[:d], float(state["sc"][cpu.S_INTERCEPT])
+    if state.get("scaled", False):
+        sc = state["sc"]
+        return theta[:d] * sc[cpu.S_WSCALE], float(sc[cpu.S_INTERCEPT])
     w = theta[:d]
     b = float(theta[d])
     if prog.batch_norm:
@@ -198,22 +200,24 @@ def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
                 )
                 finite = bool(np.isfinite(theta).all())
             state["updates"] += out[5]
+            if prog.plain:
+                state["step"][0] += int(out[5])
             state["epochs"] += 1
             if not finite:
                 raise FloatingPointError(epoch + 1)
 
             n_upd = max(out[5], 1.0)
-            hist.loss.append(out[1] / out[2] if out[2] > 0 else 0.0)
-            hist.lr.append(out[4])
-            hist.grad_norm.append(out[3] / n_upd)
+            hist.loss.append(float(out[1] / out[2]) if out[2] > 0 else 0.0)
+            hist.lr.append(float(out[4]))
+            hist.grad_norm.append(float(out[3] / n_upd))
             objective = out[0] / max(n_train, 1)
 
             if validation is not None:
-                wv, bv = _current_params_for_validation(state, prog, prog.plain)
+                wv, bv = _current_params_for_validation(state, prog)
                 with np.errstate(all="ignore"):
                     pred = validation[0] @ wv + bv
                     score = r2_score(validation[1], pred, sample_weight=validation[2])
-                hist.val.append(score)
+                hist.val.append(float(score))
                 improved = score > best_score
                 if tol_v > -math.inf and score < best_score + tol_v:
                     no_improve += 1
@@ -251,12 +255,16 @@ def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
 def _snapshot(state, prog):
     theta, avg = unscaled_copies(state)
     return {"theta": theta, "avg": avg, "bn_mean": state["bn_mean"].copy(),
-            "bn_var": state["bn_var"].copy()}
+            "bn_var": state["bn_var"].copy(), "q": state["q"].copy(),
+            "l1_u": float(state["sc"][cpu.S_U])}
 
 
 def _restore(state, snap):
     for key, value in snap.items():
-        state[key][...] = value
+        if key == "l1_u":
+            state["sc"][cpu.S_U] = value
+        else:
+            state[key][...] = value
     state["scaled"] = False
 
 

@@ -129,8 +129,9 @@ def minimize(grad, x0, *, optimizer="sgd", learning_rate=0.01, n_steps=100,
     lrs = np.zeros(n_steps, dtype=np.float64)
     norms = np.zeros(n_steps, dtype=np.float64)
     loop = _loop if isinstance(grad, CPUDispatcher) else _loop_python
-    nit = int(loop(grad, x, n_steps, opt_code, hp, state, sched_code, sp, cv, cn,
-                   traj, lrs, norms))
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported below
+        nit = int(loop(grad, x, n_steps, opt_code, hp, state, sched_code, sp, cv, cn,
+                       traj, lrs, norms))
     success = bool(np.isfinite(x).all())
     return OptimizeResult(
         x=x,

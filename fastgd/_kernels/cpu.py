@@ -261,8 +261,12 @@ def epoch_batch(X, y, sw, order, batch_size, theta, fit_intercept,
         if batch_norm:
             _batch_norm_stats(X, order, start, stop, bn_mean, bn_var, bn_momentum,
                               bn_eps, mu, inv_sd)
+            # two loops: a reduction fused with array writes gets a runtime alias
+            # check under `reassoc`, whose two versions sum in different orders,
+            # making results depend on memory addresses
             for j in range(n_features):
                 weff[j] = theta[j] * inv_sd[j]
+            for j in range(n_features):
                 b_eff -= weff[j] * mu[j]
         else:
             for j in range(n_features):

@@ -233,7 +233,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         ``fit`` with ``max_iter=k, tol=None``.
         """
         first = not hasattr(self, "coef_")
-        if first and self.early_stopping:
+        if self.early_stopping:
             raise ValueError("early_stopping should be False with partial_fit")
         X, y = self._validate_X_y(X, y, reset=first)
         self._train(X, y, sample_weight, max_epochs=1, fresh=first)
