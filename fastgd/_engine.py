@@ -56,19 +56,32 @@ def reset_optimizer(state, prog):
     state["opt_code"] = int(prog.opt_code)
 
 
-def _visible_params(state, prog):
-    """Current (coef, intercept) in the original feature space, float64."""
+def visible_params(state, prog):
+    """The model as reported: (coef, intercept) in the original feature space, float64.
+
+    Averaged parameters once ``average`` updates were made, batch norm folded in.
+    """
     d = state["q"].shape[0]
     theta, avg = unscaled_copies(state)
     use_avg = prog.average > 0.0 and prog.average <= state["updates"]
     src = avg if use_avg else theta
-    w = src[:d].copy()
-    b = float(src[d])
-    if prog.batch_norm:
-        inv_sd = 1.0 / np.sqrt(state["bn_var"] + prog.bn_eps)
-        w = w * inv_sd
-        b = b - float(w @ state["bn_mean"])
-    return w, b
+    return _fold_batch_norm(src[:d].copy(), float(src[d]), state, prog)
+
+
+def _fold_batch_norm(w, b, state, prog):
+    """Express a model on normalized inputs as one on the raw inputs (eval mode)."""
+    if not prog.batch_norm:
+        return w, b
+    w = w / np.sqrt(state["bn_var"] + prog.bn_eps)
+    return w, b - float(w @ state["bn_mean"])
+
+
+def _finalize_into(theta, avg, sc):
+    """Fold the per-sample path's scale factors into ``theta``/``avg`` (and ``sc``)."""
+    d = theta.shape[0] - 1
+    cpu.finalize_plain(theta[:d], avg[:d], sc, True)
+    theta[d] = sc[cpu.S_INTERCEPT]
+    avg[d] = sc[cpu.S_AVG_INTERCEPT]
 
 
 def unscaled_copies(state):
@@ -76,22 +89,14 @@ def unscaled_copies(state):
     theta = state["theta"].copy()
     avg = state["avg"].copy()
     if state.get("scaled", False):
-        d = theta.shape[0] - 1
-        sc = state["sc"].copy()
-        cpu.finalize_plain(theta[:d], avg[:d], sc, True)
-        theta[d] = sc[cpu.S_INTERCEPT]
-        avg[d] = sc[cpu.S_AVG_INTERCEPT]
+        _finalize_into(theta, avg, state["sc"].copy())
     return theta, avg
 
 
 def unscale(state):
     """Leave the scaled (per-sample) representation in place, e.g. before a batch run."""
     if state.get("scaled", False):
-        d = state["theta"].shape[0] - 1
-        sc = state["sc"]
-        cpu.finalize_plain(state["theta"][:d], state["avg"][:d], sc, True)
-        state["theta"][d] = sc[cpu.S_INTERCEPT]
-        state["avg"][d] = sc[cpu.S_AVG_INTERCEPT]
+        _finalize_into(state["theta"], state["avg"], state["sc"])
         state["scaled"] = False
 
 
@@ -107,13 +112,7 @@ def _current_params_for_validation(state, prog):
     if state.get("scaled", False):
         sc = state["sc"]
         return theta[:d] * sc[cpu.S_WSCALE], float(sc[cpu.S_INTERCEPT])
-    w = theta[:d]
-    b = float(theta[d])
-    if prog.batch_norm:
-        inv_sd = 1.0 / np.sqrt(state["bn_var"] + prog.bn_eps)
-        w = w * inv_sd
-        b = b - float(w @ state["bn_mean"])
-    return w, b
+    return _fold_batch_norm(theta[:d], float(theta[d]), state, prog)
 
 
 class History:
@@ -166,6 +165,10 @@ def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
         mu = np.zeros(d + 1, dtype=np.float64)
         inv_sd = np.zeros(d + 1, dtype=np.float64)
         weff = np.zeros(d + 1, dtype=np.float64)
+
+    # one batch holding every row: the order only changes rounding, and visiting rows
+    # in a random order would cost random memory access for nothing
+    shuffle = shuffle and batch < n_train
 
     best_obj = math.inf
     best_score = -math.inf
@@ -269,18 +272,13 @@ def _restore(state, snap):
 
 
 def _print_epoch(epoch, hist, state, prog, early):
-    w, b = _visible_params(state, prog)
+    w, b = visible_params(state, prog)
     msg = (f"-- Epoch {epoch + 1}\nNorm: {np.linalg.norm(w):.2f}, NNZs: "
            f"{int(np.count_nonzero(w))}, Bias: {b:.6f}, T: {int(state['updates'])}, "
            f"Avg. loss: {hist.loss[-1]:.6f}, lr: {hist.lr[-1]:.3g}")
     if early:
         msg += f", Validation score: {hist.val[-1]:.6f}"
     print(msg)
-
-
-def visible_params(state, prog):
-    """Public wrapper of the final (coef, intercept) computation."""
-    return _visible_params(state, prog)
 
 
 def warn_if_not_converged(n_iter, max_iter, tol):

@@ -14,6 +14,8 @@ Examples
 >>> est = FastSGDRegressor(batch_size=32, optimizer=Adam(beta2=0.99))
 """
 
+from abc import ABCMeta, abstractmethod
+
 import numpy as np
 
 from ._kernels import rules as _r
@@ -21,13 +23,14 @@ from ._spec import Spec
 from ._validation import check_bool, check_real
 
 
-class Optimizer(Spec):
+class Optimizer(Spec, metaclass=ABCMeta):
     """Base class of the update rules."""
 
     _code = None
 
-    def _hyper(self):  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    @abstractmethod
+    def _hyper(self):
+        """Validated hyper-parameters in the layout of ``rules.opt_update``."""
 
     def _lower(self):
         """Validate and return ``(code, hp)``: integer opcode and float64 array."""

@@ -252,8 +252,3 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         """
         return self._decision_function(X)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags
-

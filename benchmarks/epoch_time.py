@@ -1,0 +1,252 @@
+"""Per-epoch training time of fastgd and its peers, side by side in one run.
+
+    python -m benchmarks.epoch_time            # 1,000,000 x 100 float64 (the reference size)
+    python -m benchmarks.epoch_time --quick    # 20,000 x 20: a smoke run
+
+Every contender makes the same number of epochs over the same data (squared error, L2
+alpha=1e-4, fixed learning rate); the table gives the median seconds per epoch over
+``--repeats`` runs, the ratio to scikit-learn and to the memory floor (the time one
+thread needs to stream X once), and the final training R² so that no row wins by doing
+less work. Results go to ``benchmarks/results/epoch_time.json`` and, with ``--markdown``,
+to a table printed for ``docs/benchmarks.md``.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numba
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import SGDRegressor
+from sklearn.metrics import r2_score
+
+from fastgd import FastSGDRegressor
+
+
+@numba.njit(cache=True)
+def _stream(X):
+    """Sum of every element: one pass over X, one thread (the bandwidth floor)."""
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            s += X[i, j]
+    return s
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _stream_fast(X):
+    s = 0.0
+    for i in range(X.shape[0]):
+        for j in range(X.shape[1]):
+            s += X[i, j]
+    return s
+
+
+def _data(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    w = rng.normal(size=d) / np.sqrt(d)
+    y = X @ w + 0.1 * rng.normal(size=n)
+    return X, y
+
+
+def _time_fastgd(params, X, y, epochs):
+    est = FastSGDRegressor(max_iter=epochs, tol=None, random_state=0, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        dt = time.perf_counter() - t0
+    return dt / epochs, r2_score(y, est.predict(X))
+
+
+def _time_sklearn(X, y, epochs, shuffle=True):
+    est = SGDRegressor(max_iter=epochs, tol=None, random_state=0, learning_rate="constant",
+                       eta0=0.001, shuffle=shuffle)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        est.fit(X, y)
+        dt = time.perf_counter() - t0
+    return dt / epochs, r2_score(y, est.predict(X))
+
+
+def _time_numpy(X, y, epochs, batch=256, lr=0.01, mu=0.9, alpha=1e-4):
+    """The vectorized NumPy minibatch loop a user would write (gather + two GEMVs)."""
+    n, d = X.shape
+    w = np.zeros(d)
+    b = 0.0
+    vw = np.zeros(d)
+    vb = 0.0
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        perm = rng.permutation(n)
+        for s in range(0, n, batch):
+            idx = perm[s:s + batch]
+            Xb = X[idx]
+            r = Xb @ w + b - y[idx]
+            gw = Xb.T @ r / len(idx) + alpha * w
+            gb = r.mean()
+            vw = mu * vw + gw
+            vb = mu * vb + gb
+            w -= lr * vw
+            b -= lr * vb
+    dt = time.perf_counter() - t0
+    return dt / epochs, r2_score(y, X @ w + b)
+
+
+def _time_torch(X, y, epochs, batch=256, lr=0.01, mu=0.9, alpha=1e-4):
+    try:
+        import torch
+    except ImportError:
+        return None
+    Xt = torch.from_numpy(X)
+    yt = torch.from_numpy(y)
+    model = torch.nn.Linear(X.shape[1], 1, dtype=torch.float64)
+    torch.nn.init.zeros_(model.weight)
+    torch.nn.init.zeros_(model.bias)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=mu, weight_decay=alpha)
+    gen = torch.Generator().manual_seed(0)
+    n = X.shape[0]
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        for s in range(0, n, batch):
+            idx = perm[s:s + batch]
+            opt.zero_grad()
+            pred = model(Xt[idx]).squeeze(1)
+            loss = 0.5 * torch.mean((pred - yt[idx]) ** 2)
+            loss.backward()
+            opt.step()
+    dt = time.perf_counter() - t0
+    with torch.no_grad():
+        pred = model(Xt).squeeze(1).numpy()
+    return dt / epochs, r2_score(y, pred)
+
+
+def _median(fn, repeats):
+    times, score = [], None
+    for _ in range(repeats):
+        t, score = fn()
+        times.append(t)
+    return statistics.median(times), score
+
+
+def run(n, d, epochs, repeats):
+    X, y = _data(n, d)
+    _stream(X[:10])
+    _stream_fast(X[:10])
+    floor = statistics.median(_bench_stream(_stream, X) for _ in range(5))
+    floor_fast = statistics.median(_bench_stream(_stream_fast, X) for _ in range(5))
+    common = dict(eta0=0.001, learning_rate="constant")
+    contenders = [
+        ("scikit-learn SGDRegressor (per-sample, shuffled)",
+         lambda: _time_sklearn(X, y, epochs)),
+        ("scikit-learn SGDRegressor (per-sample, no shuffle)",
+         lambda: _time_sklearn(X, y, epochs, shuffle=False)),
+        ("fastgd per-sample (sklearn algorithm, shuffled)",
+         lambda: _time_fastgd(dict(common), X, y, epochs)),
+        ("fastgd per-sample (no shuffle)",
+         lambda: _time_fastgd(dict(common, shuffle=False), X, y, epochs)),
+        ("fastgd minibatch 256, momentum",
+         lambda: _time_fastgd(dict(batch_size=256, optimizer="momentum", eta0=0.01,
+                                   learning_rate="constant"), X, y, epochs)),
+        ("fastgd minibatch 256, adam",
+         lambda: _time_fastgd(dict(batch_size=256, optimizer="adam", eta0=0.01,
+                                   learning_rate="constant"), X, y, epochs)),
+        ("fastgd full batch GD",
+         lambda: _time_fastgd(dict(batch_size="full", eta0=0.5, learning_rate="constant"),
+                              X, y, epochs)),
+        ("fastgd minibatch 256, momentum, float32",
+         lambda: _time_fastgd(dict(batch_size=256, optimizer="momentum", eta0=0.01,
+                                   learning_rate="constant"),
+                              X.astype(np.float32), y, epochs)),
+        ("NumPy minibatch 256, momentum", lambda: _time_numpy(X, y, epochs)),
+        ("PyTorch CPU minibatch 256, momentum", lambda: _time_torch(X, y, epochs)),
+    ]
+    # warm the compile cache so that compile time is not in any row
+    _time_fastgd(dict(common), X[:100], y[:100], 1)
+    for params in (dict(batch_size=256, optimizer="momentum"), dict(batch_size="full"),
+                   dict(batch_size=256, optimizer="adam")):
+        _time_fastgd(params, X[:300], y[:300], 1)
+        _time_fastgd(params, X[:300].astype(np.float32), y[:300], 1)
+    rows = []
+    sk_time = None
+    for name, fn in contenders:
+        if fn() is None:
+            continue
+        t, score = _median(fn, repeats)
+        if name.startswith("scikit-learn") and "shuffled" in name:
+            sk_time = t
+        rows.append({"name": name, "seconds_per_epoch": t, "r2": score})
+    for row in rows:
+        row["vs_sklearn"] = sk_time / row["seconds_per_epoch"]
+        row["vs_floor"] = row["seconds_per_epoch"] / floor
+    return {
+        "n_samples": n, "n_features": d, "epochs": epochs, "repeats": repeats,
+        "floor_seconds_stream_X_1thread": floor,
+        "floor_seconds_stream_X_1thread_vectorized": floor_fast,
+        "rows": rows,
+        "machine": {
+            "platform": platform.platform(), "processor": platform.processor(),
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "numpy": np.__version__, "numba": numba.__version__,
+        },
+    }
+
+
+def _bench_stream(fn, X):
+    t0 = time.perf_counter()
+    fn(X)
+    return time.perf_counter() - t0
+
+
+def to_markdown(res):
+    lines = [
+        f"Data: dense {res['n_samples']:,} x {res['n_features']} float64, "
+        f"{res['epochs']} epochs, median of {res['repeats']} runs. Floor (stream X once, "
+        f"1 thread): {res['floor_seconds_stream_X_1thread'] * 1e3:.1f} ms "
+        f"(vectorized sum: {res['floor_seconds_stream_X_1thread_vectorized'] * 1e3:.1f} ms).",
+        "",
+        "| contender | ms / epoch | speed-up vs scikit-learn | x floor | train R² |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in res["rows"]:
+        lines.append(f"| {r['name']} | {r['seconds_per_epoch'] * 1e3:.1f} | "
+                     f"{r['vs_sklearn']:.2f} | {r['vs_floor']:.1f} | {r['r2']:.4f} |")
+    m = res["machine"]
+    lines += ["", f"Machine: {m['platform']}, {m['cpus']} CPUs, Python {m['python']}, "
+                  f"NumPy {m['numpy']}, Numba {m['numba']}."]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 x 20, 2 epochs")
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--d", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"
+                                             / "epoch_time.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.d, args.epochs, args.repeats = 20_000, 20, 2, 1
+    res = run(args.n, args.d, args.epochs, args.repeats)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    print(to_markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
