@@ -190,6 +190,7 @@ def run(n, d, epochs, repeats):
         row["vs_sklearn"] = sk_time / row["seconds_per_epoch"]
         row["vs_floor"] = row["seconds_per_epoch"] / floor
     return {
+        "first_fit": first_fit_times(),
         "n_samples": n, "n_features": d, "epochs": epochs, "repeats": repeats,
         "floor_seconds_stream_X_1thread": floor,
         "floor_seconds_stream_X_1thread_vectorized": floor_fast,
@@ -200,6 +201,41 @@ def run(n, d, epochs, repeats):
             "numpy": np.__version__, "numba": numba.__version__,
         },
     }
+
+
+_FIRST_FIT = """
+import time
+t0 = time.perf_counter()
+import numpy as np
+from {module} import {cls}
+X = np.random.default_rng(0).normal(size=(1000, 10)); y = X.sum(axis=1)
+{cls}(max_iter=5, tol=None).fit(X, y)
+print(time.perf_counter() - t0)
+"""
+
+
+def first_fit_times():
+    """Whole-process time of import + first fit, fresh interpreter: cold/warm cache."""
+    import subprocess
+    import sys
+    import tempfile
+
+    def once(module, cls, env):
+        code = _FIRST_FIT.format(module=module, cls=cls)
+        t0 = time.perf_counter()
+        inner = subprocess.run([sys.executable, "-W", "ignore", "-c", code], env=env,
+                               capture_output=True, text=True, check=True)
+        return time.perf_counter() - t0, float(inner.stdout.strip())
+
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        cold = once("fastgd", "FastSGDRegressor", env)
+        warm = statistics.median(once("fastgd", "FastSGDRegressor", env)[0]
+                                 for _ in range(3))
+    sk = statistics.median(once("sklearn.linear_model", "SGDRegressor", dict(os.environ))[0]
+                           for _ in range(3))
+    return {"fastgd_cold_cache_process_s": cold[0], "fastgd_warm_cache_process_s": warm,
+            "sklearn_process_s": sk}
 
 
 def _bench_stream(fn, X):
@@ -221,6 +257,12 @@ def to_markdown(res):
     for r in res["rows"]:
         lines.append(f"| {r['name']} | {r['seconds_per_epoch'] * 1e3:.1f} | "
                      f"{r['vs_sklearn']:.2f} | {r['vs_floor']:.1f} | {r['r2']:.4f} |")
+    ff = res["first_fit"]
+    lines += ["", "First fit in a fresh process (import + fit of 1,000 x 10, 5 epochs, whole "
+                  "process wall time): fastgd with a cold compile cache "
+                  f"{ff['fastgd_cold_cache_process_s']:.2f} s, with a warm cache "
+                  f"{ff['fastgd_warm_cache_process_s']:.2f} s; scikit-learn SGDRegressor "
+                  f"{ff['sklearn_process_s']:.2f} s."]
     m = res["machine"]
     lines += ["", f"Machine: {m['platform']}, {m['cpus']} CPUs, Python {m['python']}, "
                   f"NumPy {m['numpy']}, Numba {m['numba']}."]

@@ -206,7 +206,9 @@ def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
             if prog.plain:
                 state["step"][0] += int(out[5])
             state["epochs"] += 1
-            if not finite:
+            # an overflowing loss means overflowing predictions: divergence, even while
+            # the weights themselves are still finite
+            if not finite or not math.isfinite(out[0]):
                 raise FloatingPointError(epoch + 1)
 
             n_upd = max(out[5], 1.0)
