@@ -1,16 +1,18 @@
 """The epoch driver: allocates state, runs the compiled loops, applies scikit-learn's
 convergence rules, records histories and turns kernel results into errors.
 
-A kernel call runs one epoch; everything that happens between epochs (shuffling,
-convergence checks, validation scores, the ``"adaptive"`` rate, histories, printing)
-happens here in Python, where it costs microseconds per epoch.
+A kernel call runs one epoch for ``K`` outputs; everything that happens between epochs
+(shuffling, convergence checks per output, validation scores, the ``"adaptive"`` rate,
+histories, printing) happens here in Python, where it costs microseconds per epoch.
+Independent outputs (one-vs-rest classes, multi-output regression targets) converge
+and stop one by one, exactly as if each were trained alone; the multinomial model's
+outputs form one model and stop together.
 """
 
 import math
 import warnings
 
 import numpy as np
-from sklearn.metrics import r2_score
 
 from ._kernels import cpu
 from ._kernels import rules as _r
@@ -22,24 +24,26 @@ OVERFLOW_MESSAGE = (
 )
 
 
-def new_state(n_features, prog, coef_init=None, intercept_init=0.0):
-    """Fresh training state (all float64) for ``n_features`` weights + intercept."""
-    d = n_features
-    theta = np.zeros(d + 1, dtype=np.float64)
+def new_state(n_outputs, n_features, prog, coef_init=None, intercept_init=None):
+    """Fresh training state (all float64) for ``K`` outputs of ``d`` weights + intercept."""
+    k, d = n_outputs, n_features
+    theta = np.zeros((k, d + 1), dtype=np.float64)
     if coef_init is not None:
-        theta[:d] = coef_init
-    theta[d] = intercept_init
+        theta[:, :d] = coef_init
+    if intercept_init is not None:
+        theta[:, d] = intercept_init
     state = {
         "theta": theta,
-        "avg": np.zeros(d + 1, dtype=np.float64),
-        "q": np.zeros(d, dtype=np.float64),
-        "sc": np.zeros(cpu.N_PLAIN_SCALARS, dtype=np.float64),
+        "avg": np.zeros((k, d + 1), dtype=np.float64),
+        "q": np.zeros((k, d), dtype=np.float64),
+        "sc": np.zeros((k, cpu.N_PLAIN_SCALARS), dtype=np.float64),
         "bn_mean": np.zeros(d, dtype=np.float64),
         "bn_var": np.ones(d, dtype=np.float64),
-        "updates": 0.0,
+        "updates": np.zeros(k, dtype=np.float64),
         "epochs": 0,
         "eta": None,
         "rng": None,
+        "scaled": False,
     }
     reset_optimizer(state, prog)
     return state
@@ -47,25 +51,24 @@ def new_state(n_features, prog, coef_init=None, intercept_init=0.0):
 
 def reset_optimizer(state, prog):
     """(Re)initialize the optimizer's state for ``prog``'s optimizer."""
-    d1 = state["theta"].shape[0]
-    opt_state = np.zeros((_r.N_STATE, d1), dtype=np.float64)
+    k, d1 = state["theta"].shape
+    opt_state = np.zeros((k, _r.N_STATE, d1), dtype=np.float64)
     if prog.opt_code == _r.OPT_ADAGRAD:
-        opt_state[0, :] = prog.opt_hp[3]
+        opt_state[:, 0, :] = prog.opt_hp[3]
     state["opt_state"] = opt_state
-    state["step"] = np.zeros(1, dtype=np.int64)
+    state["step"] = np.zeros(k, dtype=np.int64)
     state["opt_code"] = int(prog.opt_code)
 
 
 def visible_params(state, prog):
-    """The model as reported: (coef, intercept) in the original feature space, float64.
+    """The model as reported: (coef (K, d), intercept (K,)) on the raw features.
 
     Averaged parameters once ``average`` updates were made, batch norm folded in.
     """
-    d = state["q"].shape[0]
     theta, avg = unscaled_copies(state)
-    use_avg = prog.average > 0.0 and prog.average <= state["updates"]
-    src = avg if use_avg else theta
-    return _fold_batch_norm(src[:d].copy(), float(src[d]), state, prog)
+    use_avg = (prog.average > 0.0) & (prog.average <= state["updates"])
+    src = np.where(use_avg[:, None], avg, theta)
+    return _fold_batch_norm(src[:, :-1].copy(), src[:, -1].copy(), state, prog)
 
 
 def _fold_batch_norm(w, b, state, prog):
@@ -73,46 +76,51 @@ def _fold_batch_norm(w, b, state, prog):
     if not prog.batch_norm:
         return w, b
     w = w / np.sqrt(state["bn_var"] + prog.bn_eps)
-    return w, b - float(w @ state["bn_mean"])
+    return w, b - w @ state["bn_mean"]
 
 
 def _finalize_into(theta, avg, sc):
     """Fold the per-sample path's scale factors into ``theta``/``avg`` (and ``sc``)."""
-    d = theta.shape[0] - 1
-    cpu.finalize_plain(theta[:d], avg[:d], sc, True)
-    theta[d] = sc[cpu.S_INTERCEPT]
-    avg[d] = sc[cpu.S_AVG_INTERCEPT]
+    d = theta.shape[1] - 1
+    w = np.ascontiguousarray(theta[:, :d])
+    aw = np.ascontiguousarray(avg[:, :d])
+    cpu.finalize_plain(w, aw, sc)
+    theta[:, :d] = w
+    avg[:, :d] = aw
+    theta[:, d] = sc[:, cpu.S_INTERCEPT]
+    avg[:, d] = sc[:, cpu.S_AVG_INTERCEPT]
 
 
 def unscaled_copies(state):
     """``(theta, avg)`` as plain float64 arrays, whatever representation is live."""
     theta = state["theta"].copy()
     avg = state["avg"].copy()
-    if state.get("scaled", False):
+    if state["scaled"]:
         _finalize_into(theta, avg, state["sc"].copy())
     return theta, avg
 
 
 def unscale(state):
     """Leave the scaled (per-sample) representation in place, e.g. before a batch run."""
-    if state.get("scaled", False):
+    if state["scaled"]:
         _finalize_into(state["theta"], state["avg"], state["sc"])
         state["scaled"] = False
 
 
-def _current_params_for_validation(state, prog):
-    """The current (non-averaged) iterate in the original feature space.
+def current_params(state, prog):
+    """The current (non-averaged) iterate (coef (K, d), intercept (K,)) on raw features.
 
     scikit-learn's per-sample SGD scores its validation set with the weight array
     *without* its running scale factor, so its scores (and stopping epochs) are off
     whenever L2 shrinkage is on; fastgd scores the true current weights.
     """
-    d = state["q"].shape[0]
-    theta = state["theta"]
-    if state.get("scaled", False):
+    if state["scaled"]:
+        d = state["q"].shape[1]
         sc = state["sc"]
-        return theta[:d] * sc[cpu.S_WSCALE], float(sc[cpu.S_INTERCEPT])
-    return _fold_batch_norm(theta[:d], float(theta[d]), state, prog)
+        w = state["plain_w"][:, :d] * sc[:, cpu.S_WSCALE][:, None]
+        return w, sc[:, cpu.S_INTERCEPT].copy()
+    theta = state["theta"]
+    return _fold_batch_norm(theta[:, :-1], theta[:, -1].copy(), state, prog)
 
 
 class History:
@@ -125,161 +133,202 @@ class History:
         self.val = []
 
 
-def run(state, prog, X, y, sw, train_idx, *, max_epochs, tol, n_iter_no_change,
-        shuffle, rng, validation=None, restore_best=False, verbose=0):
+def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_change,
+        shuffle, rng, score=None, restore_best=False, verbose=0):
     """Train for up to ``max_epochs`` epochs; return ``(n_epochs_run, History)``.
 
-    ``validation`` is ``None`` or ``(X_val, y_val, sw_val)`` for early stopping.
+    ``X`` is a dense array or a CSR tuple, ``Y`` the (n, K) targets, ``cw`` the (K, 2)
+    positive/negative class weights. ``score`` is ``None`` or a callable
+    ``score(coef, intercept) -> (K,) scores`` on held-out data (early stopping).
     Raises the scikit-learn overflow ``ValueError`` if parameters become non-finite.
     """
-    d = X.shape[1]
+    n_out, d1 = state["theta"].shape
+    d = d1 - 1
     theta = state["theta"]
     avg = state["avg"]
-    out = np.zeros(6, dtype=np.float64)
+    out = np.zeros((n_out, 6), dtype=np.float64)
     hist = History()
     n_train = train_idx.shape[0]
     tol_v = -math.inf if tol is None else float(tol)
     if prog.adaptive and state["eta"] is None:
-        state["eta"] = float(prog.sched_sp[0])
-    sp = prog.sched_sp.copy()
+        state["eta"] = np.full(n_out, float(prog.sched_sp[0]))
+    eta_fixed = np.zeros(n_out, dtype=np.float64)
+    sp = prog.sched_sp
     batch = prog.batch_size if prog.batch_size > 0 else max(n_train, 1)
+    is_dense = isinstance(X, np.ndarray)
 
     if prog.plain:
         sc = state["sc"]
-        if not state.get("scaled", False):
+        if not state["scaled"]:
             # scikit-learn's WeightVector set-up: unit scale, exact norms
-            sc[cpu.S_INTERCEPT] = theta[d]
-            sc[cpu.S_WSCALE] = 1.0
-            sc[cpu.S_SQNORM] = float(theta[:d] @ theta[:d])
-            sc[cpu.S_L1NORM] = float(np.abs(theta[:d]).sum())
-            sc[cpu.S_AVG_A] = 0.0
-            sc[cpu.S_AVG_B] = 1.0
-            sc[cpu.S_AVG_INTERCEPT] = avg[d]
+            w0 = theta[:, :d]
+            sc[:, cpu.S_INTERCEPT] = theta[:, d]
+            sc[:, cpu.S_WSCALE] = 1.0
+            sc[:, cpu.S_SQNORM] = np.einsum("kj,kj->k", w0, w0)
+            sc[:, cpu.S_L1NORM] = np.abs(w0).sum(axis=1)
+            sc[:, cpu.S_AVG_A] = 0.0
+            sc[:, cpu.S_AVG_B] = 1.0
+            sc[:, cpu.S_AVG_INTERCEPT] = avg[:, d]
+            state["plain_w"] = np.ascontiguousarray(theta[:, :d])
+            state["plain_aw"] = np.ascontiguousarray(avg[:, :d])
             state["scaled"] = True
-        w = theta[:d]
-        aw = avg[:d]
-        wscale_threshold = 1e-9 if X.dtype == np.float64 else 1e-6
+        W = state["plain_w"]
+        AW = state["plain_aw"]
+        dtype = X.dtype if is_dense else X[0].dtype
+        wscale_threshold = 1e-9 if dtype == np.float64 else 1e-6
+        intercept_decay = 1.0 if is_dense else 0.01  # scikit-learn's sparse decay
+        T = state["updates"] + 1.0
     else:
         unscale(state)
-        g = np.zeros(d + 1, dtype=np.float64)
-        mu = np.zeros(d + 1, dtype=np.float64)
-        inv_sd = np.zeros(d + 1, dtype=np.float64)
-        weff = np.zeros(d + 1, dtype=np.float64)
+        G = np.zeros((n_out, d1), dtype=np.float64)
+        mu = np.zeros(d1, dtype=np.float64)
+        inv_sd = np.zeros(d1, dtype=np.float64)
+        weff = np.zeros((n_out, d1), dtype=np.float64)
+        beff = np.zeros(n_out, dtype=np.float64)
+        P = np.zeros(n_out, dtype=np.float64)
+        T = state["updates"]
 
     # one batch holding every row: the order only changes rounding, and visiting rows
     # in a random order would cost random memory access for nothing
     shuffle = shuffle and batch < n_train
-
-    best_obj = math.inf
-    best_score = -math.inf
-    no_improve = 0
+    joint = prog.multinomial
+    active = np.ones(n_out, dtype=np.bool_)
+    best_obj = np.full(n_out, math.inf)
+    best_score = np.full(n_out, -math.inf)
+    no_improve = np.zeros(n_out, dtype=np.int64)
     best_snapshot = None
     epoch_run = 0
-    try:
-        for epoch in range(max_epochs):
-            epoch_run = epoch + 1
-            order = rng.permutation(train_idx) if shuffle else train_idx
-            if prog.adaptive:
-                sp[0] = state["eta"]
-            if prog.plain:
-                cpu.epoch_plain(
-                    X, y, sw, order, w, aw, state["q"], sc, state["updates"] + 1.0,
-                    prog.fit_intercept,
-                    prog.loss_code, prog.loss_eps, prog.penalty, prog.alpha,
-                    prog.l1_ratio, prog.average, prog.sched_code, sp, prog.sched_unit,
-                    float(state["epochs"]), wscale_threshold, out,
-                )
-                finite = math.isfinite(sc[cpu.S_INTERCEPT]) and np.isfinite(w).all()
-            else:
-                cpu.epoch_batch(
-                    X, y, sw, order, batch, theta, prog.fit_intercept,
-                    prog.loss_code, prog.loss_eps, prog.alpha_l2, prog.alpha_l1,
-                    prog.clip_value, prog.clip_norm,
-                    prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
-                    prog.sched_code, sp, prog.sched_unit, state["updates"],
-                    float(state["epochs"]), prog.average, avg,
-                    prog.batch_norm, prog.bn_momentum, prog.bn_eps,
-                    state["bn_mean"], state["bn_var"], g, mu, inv_sd, weff, out,
-                )
-                finite = bool(np.isfinite(theta).all())
-            state["updates"] += out[5]
-            if prog.plain:
-                state["step"][0] += int(out[5])
-            state["epochs"] += 1
-            # an overflowing loss means overflowing predictions: divergence, even while
-            # the weights themselves are still finite
-            if not finite or not math.isfinite(out[0]):
-                raise FloatingPointError(epoch + 1)
+    for epoch in range(max_epochs):
+        epoch_run = epoch + 1
+        order = rng.permutation(train_idx) if shuffle else train_idx
+        if prog.adaptive:
+            eta_fixed[:] = state["eta"]
+        if prog.plain:
+            cpu.epoch_plain(
+                X, Y, sw, cw, order, W, AW, state["q"], sc, T, active,
+                prog.fit_intercept, intercept_decay, prog.loss_code, prog.loss_eps,
+                prog.penalty, prog.alpha, prog.l1_ratio, prog.average, prog.sched_code,
+                sp, prog.sched_unit, float(state["epochs"]), eta_fixed,
+                wscale_threshold, out,
+            )
+            state["updates"][:] = T - 1.0
+            state["step"][:] = (T - 1.0).astype(np.int64)
+            finite = bool(np.isfinite(sc[:, cpu.S_INTERCEPT]).all() and np.isfinite(W).all())
+        else:
+            cpu.epoch_batch(
+                X, Y, sw, cw, order, batch, theta, active, prog.fit_intercept,
+                prog.loss_code, prog.loss_eps, joint, prog.alpha_l2, prog.alpha_l1,
+                prog.clip_value, prog.clip_norm,
+                prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
+                prog.sched_code, sp, prog.sched_unit, T, float(state["epochs"]),
+                eta_fixed, prog.average, avg,
+                prog.batch_norm, prog.bn_momentum, prog.bn_eps,
+                state["bn_mean"], state["bn_var"], G, mu, inv_sd, weff, beff, P, out,
+            )
+            finite = bool(np.isfinite(theta).all())
+        state["epochs"] += 1
+        rows = [0] if joint else np.flatnonzero(active)
+        # an overflowing loss means overflowing predictions: divergence, even while
+        # the weights themselves are still finite
+        if not finite or not np.isfinite(out[rows, 0]).all():
+            raise ValueError(OVERFLOW_MESSAGE.format(epoch=epoch + 1))
 
-            n_upd = max(out[5], 1.0)
-            hist.loss.append(float(out[1] / out[2]) if out[2] > 0 else 0.0)
-            hist.lr.append(float(out[4]))
-            hist.grad_norm.append(float(out[3] / n_upd))
-            objective = out[0] / max(n_train, 1)
+        wsum = out[rows, 2].sum() / max(len(rows), 1)
+        hist.loss.append(float(out[rows, 1].sum() / wsum) if wsum > 0 else 0.0)
+        hist.lr.append(float(out[rows[0], 4]) if len(rows) else 0.0)
+        n_upd = max(out[rows, 5].sum(), 1.0)
+        hist.grad_norm.append(float(out[rows, 3].sum() / n_upd))
+        objective = out[:, 0] / max(n_train, 1)
+        if joint:
+            objective[:] = objective[0]
 
-            if validation is not None:
-                wv, bv = _current_params_for_validation(state, prog)
-                with np.errstate(all="ignore"):
-                    pred = validation[0] @ wv + bv
-                    score = r2_score(validation[1], pred, sample_weight=validation[2])
-                hist.val.append(float(score))
-                improved = score > best_score
-                if tol_v > -math.inf and score < best_score + tol_v:
-                    no_improve += 1
-                else:
-                    no_improve = 0
-                if score > best_score:
-                    best_score = score
+        if score is not None:
+            wv, bv = current_params(state, prog)
+            with np.errstate(all="ignore"):
+                scores = np.asarray(score(wv, bv), dtype=np.float64)
+            hist.val.append(float(scores.mean()))
+            improved = scores > best_score
+            worse = (scores < best_score + tol_v) if tol_v > -math.inf else \
+                np.zeros(n_out, dtype=bool)
+            best_score = np.maximum(best_score, scores)
+        else:
+            improved = objective < best_obj
+            worse = (objective > best_obj - tol_v) if tol_v > -math.inf else \
+                np.zeros(n_out, dtype=bool)
+            best_obj = np.minimum(best_obj, objective)
+        no_improve = np.where(worse & active, no_improve + 1, 0)
+        if restore_best and improved[active].any():
+            best_snapshot = _snapshot(state, best_snapshot, improved & active)
+        if verbose:
+            _print_epoch(epoch, hist, state, prog, score is not None)
+        for k in np.flatnonzero(active & (no_improve >= n_iter_no_change)):
+            if prog.adaptive and state["eta"][k] > 1e-6:
+                state["eta"][k] = state["eta"][k] / 5.0
+                no_improve[k] = 0
             else:
-                improved = objective < best_obj
-                if tol_v > -math.inf and objective > best_obj - tol_v:
-                    no_improve += 1
-                else:
-                    no_improve = 0
-                if objective < best_obj:
-                    best_obj = objective
-            if restore_best and improved:
-                best_snapshot = _snapshot(state, prog)
+                active[k] = False
+        if not active.any():
             if verbose:
-                _print_epoch(epoch, hist, state, prog, validation is not None)
-            if no_improve >= n_iter_no_change:
-                if prog.adaptive and state["eta"] > 1e-6:
-                    state["eta"] = state["eta"] / 5.0
-                    no_improve = 0
-                else:
-                    if verbose:
-                        print(f"Convergence after {epoch + 1} epochs.")
-                    break
-    except FloatingPointError as exc:
-        raise ValueError(OVERFLOW_MESSAGE.format(epoch=exc.args[0])) from None
+                print(f"Convergence after {epoch + 1} epochs.")
+            break
+    if prog.plain:
+        # the scaled arrays are the live ones: copy them into the state's theta/avg
+        state["theta"][:, :d] = W
+        state["avg"][:, :d] = AW
     if restore_best and best_snapshot is not None:
         _restore(state, best_snapshot)
     return epoch_run, hist
 
 
-def _snapshot(state, prog):
-    theta, avg = unscaled_copies(state)
-    return {"theta": theta, "avg": avg, "bn_mean": state["bn_mean"].copy(),
-            "bn_var": state["bn_var"].copy(), "q": state["q"].copy(),
-            "l1_u": float(state["sc"][cpu.S_U])}
+def _snapshot(state, prev, which):
+    """Remember the current parameters of the outputs in ``which``."""
+    theta, avg = unscaled_copies(_live_view(state))
+    if prev is None:
+        prev = {"theta": theta.copy(), "avg": avg.copy(),
+                "bn_mean": state["bn_mean"].copy(), "bn_var": state["bn_var"].copy(),
+                "q": state["q"].copy(), "l1_u": state["sc"][:, cpu.S_U].copy()}
+    prev["theta"][which] = theta[which]
+    prev["avg"][which] = avg[which]
+    prev["q"][which] = state["q"][which]
+    prev["l1_u"][which] = state["sc"][which, cpu.S_U]
+    prev["bn_mean"][:] = state["bn_mean"]
+    prev["bn_var"][:] = state["bn_var"]
+    return prev
+
+
+def _live_view(state):
+    """A state dict whose theta/avg hold the live (possibly scaled) arrays."""
+    if not state["scaled"]:
+        return state
+    view = dict(state)
+    d = state["q"].shape[1]
+    theta = state["theta"].copy()
+    avg = state["avg"].copy()
+    theta[:, :d] = state["plain_w"]
+    avg[:, :d] = state["plain_aw"]
+    view["theta"] = theta
+    view["avg"] = avg
+    return view
 
 
 def _restore(state, snap):
-    for key, value in snap.items():
-        if key == "l1_u":
-            state["sc"][cpu.S_U] = value
-        else:
-            state[key][...] = value
+    state["theta"][...] = snap["theta"]
+    state["avg"][...] = snap["avg"]
+    state["bn_mean"][...] = snap["bn_mean"]
+    state["bn_var"][...] = snap["bn_var"]
+    state["q"][...] = snap["q"]
+    state["sc"][:, cpu.S_U] = snap["l1_u"]
     state["scaled"] = False
 
 
 def _print_epoch(epoch, hist, state, prog, early):
-    w, b = visible_params(state, prog)
+    w, b = visible_params(_live_view(state), prog)
     msg = (f"-- Epoch {epoch + 1}\nNorm: {np.linalg.norm(w):.2f}, NNZs: "
-           f"{int(np.count_nonzero(w))}, Bias: {b:.6f}, T: {int(state['updates'])}, "
-           f"Avg. loss: {hist.loss[-1]:.6f}, lr: {hist.lr[-1]:.3g}")
+           f"{int(np.count_nonzero(w))}, Bias: {float(np.mean(b)):.6f}, "
+           f"T: {int(state['updates'].max())}, Avg. loss: {hist.loss[-1]:.6f}, "
+           f"lr: {hist.lr[-1]:.3g}")
     if early:
-        msg += f", Validation score: {hist.val[-1]:.6f}"
+        msg += f", Validation score: {np.mean(hist.val[-1]):.6f}"
     print(msg)
 
 

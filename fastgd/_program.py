@@ -14,11 +14,17 @@ from . import schedules as _sched
 from ._kernels import rules as _r
 from ._kernels.cpu import PEN_ELASTICNET, PEN_L1, PEN_L2, PEN_NONE
 
-LOSS_CODES = {
-    "squared_error": _r.SQUARED_ERROR,
-    "huber": _r.HUBER,
-    "epsilon_insensitive": _r.EPSILON_INSENSITIVE,
-    "squared_epsilon_insensitive": _r.SQUARED_EPSILON_INSENSITIVE,
+#: loss name -> (code, whether ``epsilon`` is its parameter, fixed parameter otherwise)
+LOSSES = {
+    "squared_error": (_r.SQUARED_ERROR, True, 0.0),
+    "huber": (_r.HUBER, True, 0.0),
+    "epsilon_insensitive": (_r.EPSILON_INSENSITIVE, True, 0.0),
+    "squared_epsilon_insensitive": (_r.SQUARED_EPSILON_INSENSITIVE, True, 0.0),
+    "hinge": (_r.HINGE, False, 1.0),
+    "perceptron": (_r.HINGE, False, 0.0),
+    "squared_hinge": (_r.SQUARED_HINGE, False, 1.0),
+    "modified_huber": (_r.MODIFIED_HUBER, False, 0.0),
+    "log_loss": (_r.LOG_LOSS, False, 0.0),
 }
 
 PENALTY_CODES = {None: PEN_NONE, "l2": PEN_L2, "l1": PEN_L1, "elasticnet": PEN_ELASTICNET}
@@ -50,12 +56,13 @@ class Program:
     bn_eps: float
     average: float  # 0: off
     fit_intercept: bool
+    multinomial: bool  # K outputs = logits of one softmax model (log_loss)
 
 
-def lower(est):
+def lower(est, multinomial=False):
     """Build the :class:`Program` of an estimator whose parameters are validated."""
-    loss_code = LOSS_CODES[est.loss]
-    loss_eps = float(est.epsilon)
+    loss_code, uses_epsilon, fixed = LOSSES[est.loss]
+    loss_eps = float(est.epsilon) if uses_epsilon else fixed
     penalty = PENALTY_CODES[est.penalty]
     alpha = float(est.alpha)
     l1_ratio = float(est.l1_ratio) if est.l1_ratio is not None else 0.0
@@ -86,7 +93,8 @@ def lower(est):
     clip_value = float(est.clip_value) if est.clip_value is not None else 0.0
     clip_norm = float(est.clip_norm) if est.clip_norm is not None else 0.0
     plain = (
-        batch_size == 1
+        not multinomial
+        and batch_size == 1
         and opt_code == _r.OPT_SGD
         and opt_hp[0] == 0.0
         and clip_value == 0.0
@@ -117,4 +125,5 @@ def lower(est):
         bn_eps=float(est.bn_eps),
         average=average,
         fit_intercept=bool(est.fit_intercept),
+        multinomial=bool(multinomial),
     )

@@ -67,6 +67,9 @@ def _expected_failed_checks(estimator):
         "check_sample_weight_equivalence_on_dense_data": (
             "sample_weight is not equivalent to removing/repeating samples."
         ),
+        "check_sample_weight_equivalence_on_sparse_data": (
+            "sample_weight is not equivalent to removing/repeating samples."
+        ),
     }
 
 
@@ -238,13 +241,14 @@ def test_wrong_shapes_raise():
         est.score(np.hstack([X, X[:, :1]]), Y)
 
 
-def test_y_column_vector_is_accepted_with_warning():
-    from sklearn.exceptions import DataConversionWarning
-
-    with pytest.warns(DataConversionWarning):
-        est = FastSGDRegressor(max_iter=3, tol=None, random_state=0).fit(X, Y[:, None])
-    ref = FastSGDRegressor(max_iter=3, tol=None, random_state=0).fit(X, Y)
-    assert_array_equal(est.coef_, ref.coef_)
+def test_y_column_vector_is_a_one_output_model():
+    # 2-D y means multi-output (as Ridge): one output, same coefficients as 1-D y
+    est = _quiet_fit(FastSGDRegressor(max_iter=3, tol=None, random_state=0), X, Y[:, None])
+    ref = _quiet_fit(FastSGDRegressor(max_iter=3, tol=None, random_state=0), X, Y)
+    assert est.coef_.shape == (1, X.shape[1])
+    assert_array_equal(est.coef_[0], ref.coef_)
+    assert est.predict(X).shape == (X.shape[0], 1)
+    assert_array_equal(est.predict(X)[:, 0], ref.predict(X))
 
 
 @pytest.mark.parametrize("coef_init", [np.zeros(5), np.zeros(7), np.zeros((2, 6))])

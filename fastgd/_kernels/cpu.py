@@ -1,22 +1,28 @@
 """Numba-compiled training loops for the CPU.
 
-Two loops, each running one epoch over the rows listed in ``order``:
+Two loops, each running one epoch over the rows listed in ``order`` for ``K`` linear
+outputs at once (one model per output; ``K = 1`` for a plain regression or a binary
+classifier, one per class for one-vs-rest, one per target for multi-output regression):
 
-* :func:`epoch_plain` -- scikit-learn's per-sample algorithm (``_plain_sgd``): a
-  scaled weight vector ``w * wscale`` (L2 by rescaling), the cumulative truncated
-  gradient for L1, and Bottou's lazy averaging (ASGD).
+* :func:`epoch_plain` -- scikit-learn's per-sample algorithm (``_plain_sgd``), run for
+  each output: a scaled weight vector ``w * wscale`` (L2 by rescaling), the cumulative
+  truncated gradient for L1, and Bottou's lazy averaging (ASGD). Per step it costs
+  O(nnz of the row) per output.
 * :func:`epoch_batch` -- every other mode: minibatch / full batch / per-sample with a
-  stateful optimizer, clipping and input batch normalization.
+  stateful optimizer, clipping, input batch normalization, and the multinomial
+  (softmax) model whose ``K`` outputs share one loss.
 
-Both take options as integer codes and float arrays (one compiled specialization per
-dtype and memory layout of ``X``), never raise and never allocate per step; the
-engine (:mod:`fastgd._engine`) turns what they report into errors and histories.
-Status and scalar results come back in the ``out`` array:
+``X`` is a 2-D array (C or Fortran order) or a CSR tuple ``(data, indices, indptr)``
+(see :mod:`fastgd._kernels.rows`). Options are integer codes and float arrays (one
+specialization per input kind and dtype); the loops never raise and never allocate;
+the engine (:mod:`fastgd._engine`) turns what they report into errors and histories.
+Outputs whose ``active[k]`` is 0 are skipped (they have converged). Per output, the
+scalar results come back in ``out[k]``:
 
-    out[0] objective sum (loss + penalty, unweighted, as scikit-learn)
-    out[1] sample-weighted loss sum      out[2] sum of sample weights
-    out[3] sum of pre-clip gradient norms out[4] learning rate of the first update
-    out[5] number of updates made
+    out[k, 0] objective sum (loss + penalty, unweighted, as scikit-learn)
+    out[k, 1] sample-weighted loss sum      out[k, 2] sum of sample weights
+    out[k, 3] sum of pre-clip gradient norms out[k, 4] learning rate of the first update
+    out[k, 5] number of updates made
 
 Only ``reassoc`` and ``contract`` fast-math flags are used: they let LLVM vectorize the
 dot products while keeping NaN/inf checks meaningful.
@@ -24,10 +30,11 @@ dot products while keeping NaN/inf checks meaningful.
 
 import math
 
-import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from . import rules as _r
+from .rows import row_add_norms, row_axpy, row_dot, row_dot_sq, row_l1_truncate
 
 FASTMATH = {"reassoc", "contract"}
 
@@ -38,7 +45,7 @@ lr_at = njit(fastmath=FASTMATH, cache=True)(_r.lr_at)
 opt_update = njit(fastmath=FASTMATH, cache=True)(_r.opt_update)
 clip_gradient = njit(fastmath=FASTMATH, cache=True)(_r.clip_gradient)
 
-# indices into the scalar state of epoch_plain
+# indices into the scalar state of epoch_plain (one row of ``sc`` per output)
 S_INTERCEPT, S_WSCALE, S_SQNORM, S_L1NORM, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT, S_U = range(8)
 N_PLAIN_SCALARS = 8
 
@@ -46,16 +53,16 @@ PEN_NONE, PEN_L1, PEN_L2, PEN_ELASTICNET = 0, 1, 2, 3  # scikit-learn's codes
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _reset_wscale(w, aw, sc, averaging):
-    """Fold ``wscale`` (and the lazy average's a/b) into the arrays (scikit-learn)."""
+def _reset_wscale(w, aw, sc):
+    """Fold ``wscale`` and the lazy average's a/b into the arrays (scikit-learn)."""
     n = w.shape[0]
-    if averaging:
-        a = sc[S_AVG_A]
-        inv_b = 1.0 / sc[S_AVG_B]
+    a = sc[S_AVG_A]
+    inv_b = 1.0 / sc[S_AVG_B]
+    if a != 0.0 or inv_b != 1.0:
         for j in range(n):
             aw[j] = (aw[j] + a * w[j]) * inv_b
-        sc[S_AVG_A] = 0.0
-        sc[S_AVG_B] = 1.0
+    sc[S_AVG_A] = 0.0
+    sc[S_AVG_B] = 1.0
     ws = sc[S_WSCALE]
     for j in range(n):
         w[j] *= ws
@@ -63,22 +70,25 @@ def _reset_wscale(w, aw, sc, averaging):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def finalize_plain(w, aw, sc, averaging):
-    """Bring the scaled representation back to plain arrays (end of fit)."""
-    _reset_wscale(w, aw, sc, averaging)
+def finalize_plain(W, AW, SC):
+    """Bring the scaled representation of every output back to plain arrays."""
+    for k in range(W.shape[0]):
+        _reset_wscale(W[k], AW[k], SC[k])
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def epoch_plain(X, y, sw, order, w, aw, q, sc, t, fit_intercept,
-                loss_code, eps, penalty, alpha, l1_ratio, average,
-                sched_code, sp, sched_unit, epoch, wscale_threshold, out):
-    """One epoch of scikit-learn's per-sample SGD; ``t`` is scikit-learn's counter.
+def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
+                intercept_decay, loss_code, eps, penalty, alpha, l1_ratio, average,
+                sched_code, sp, sched_unit, epoch, eta_fixed, wscale_threshold, out):
+    """One epoch of scikit-learn's per-sample SGD for each active output.
 
-    ``w``/``aw``/``q`` (weights, averaged weights, L1 ledger) and ``sc`` (scalars, see
-    ``S_*``) are updated in place and carry over to the next epoch.
+    ``W``/``AW``/``Q`` (weights, averaged weights, L1 ledger; shape (K, d)), ``SC``
+    (scalars, see ``S_*``; shape (K, 8)) and ``T`` (scikit-learn's counter per output)
+    are updated in place and carry over to the next epoch. ``cw[k]`` holds the
+    positive/negative class weights of output k. ``eta_fixed[k] > 0`` overrides the
+    schedule (the ``"adaptive"`` rate).
     """
-    n_features = X.shape[1]
-    averaging = average > 0.0
+    n_out = W.shape[0]
     l2_scale_on = penalty == PEN_L2 or penalty == PEN_ELASTICNET
     l1_on = penalty == PEN_L1 or penalty == PEN_ELASTICNET
     if penalty == PEN_L2:
@@ -87,102 +97,85 @@ def epoch_plain(X, y, sw, order, w, aw, q, sc, t, fit_intercept,
         l1_ratio = 1.0
     l2c = alpha * (1.0 - l1_ratio) if penalty != PEN_NONE else 0.0
     fi = 1.0 if fit_intercept else 0.0
-    obj = 0.0
-    wloss = 0.0
-    wsum = 0.0
-    gsum = 0.0
+    averaging = average > 0.0
+    for k in range(n_out):
+        for c in range(6):
+            out[k, c] = 0.0
     for ii in range(order.shape[0]):
         i = order[ii]
-        wscale = sc[S_WSCALE]
-        dot = 0.0
-        xsq = 0.0
-        for j in range(n_features):
-            xv = X[i, j]
-            dot += w[j] * xv
-            xsq += xv * xv
-        dot *= wscale
-        p = dot + sc[S_INTERCEPT]
-        if sched_unit == _r.UNIT_EPOCH:
-            eta = lr_at(sched_code, sp, epoch)
-        else:
-            eta = lr_at(sched_code, sp, t - 1.0)
-        if ii == 0:
-            out[4] = eta
-        yi = y[i]
         s = sw[i]
-        lv = loss_value(loss_code, p, yi, eps)
-        obj += lv
-        if penalty != PEN_NONE:
-            nrm = math.sqrt(sc[S_SQNORM])
-            obj += alpha * ((1.0 - l1_ratio) * 0.5 * nrm * nrm + l1_ratio * sc[S_L1NORM])
-        wloss += s * lv
-        wsum += s
-        dloss = clip_dloss(loss_dloss(loss_code, p, yi, eps))
-        # pre-clip gradient norm of the loss + L2 part (the quantity a clip would see)
-        c = s * dloss
-        g2 = c * c * (xsq + fi) + 2.0 * c * l2c * dot + l2c * l2c * sc[S_SQNORM]
-        gsum += math.sqrt(g2) if g2 > 0.0 else 0.0
-        update = -eta * dloss
-        update *= s
-        if l2_scale_on:
-            f = 1.0 - ((1.0 - l1_ratio) * eta * alpha)
-            if f < 0.0:
-                f = 0.0
-            sc[S_WSCALE] *= f
-            sc[S_SQNORM] *= f * f
-            sc[S_L1NORM] *= abs(f)
-            if sc[S_WSCALE] < wscale_threshold:
-                _reset_wscale(w, aw, sc, averaging)
-        wscale = sc[S_WSCALE]
-        if update != 0.0:
-            cw = update / wscale
-            l2acc = 0.0
-            l1acc = 0.0
-            for j in range(n_features):
-                wj = w[j] + X[i, j] * cw
-                w[j] = wj
-                l2acc += wj * wj
-                l1acc += abs(wj)
-            sc[S_SQNORM] = l2acc * (wscale * wscale)
-            sc[S_L1NORM] = l1acc * wscale
-        if fit_intercept:
+        for k in range(n_out):
+            if not active[k]:
+                continue
+            w = W[k]
+            sc = SC[k]
+            t = T[k]
+            wscale = sc[S_WSCALE]
+            dot, xsq = row_dot_sq(X, i, w)
+            dot *= wscale
+            p = dot + sc[S_INTERCEPT]
+            if eta_fixed[k] > 0.0:
+                eta = eta_fixed[k]
+            elif sched_unit == _r.UNIT_EPOCH:
+                eta = lr_at(sched_code, sp, epoch)
+            else:
+                eta = lr_at(sched_code, sp, t - 1.0)
+            if ii == 0:
+                out[k, 4] = eta
+            yi = Y[i, k]
+            lv = loss_value(loss_code, p, yi, eps)
+            obj = lv
+            if penalty != PEN_NONE:
+                nrm = math.sqrt(sc[S_SQNORM])
+                obj += alpha * ((1.0 - l1_ratio) * 0.5 * nrm * nrm
+                                + l1_ratio * sc[S_L1NORM])
+            out[k, 0] += obj
+            out[k, 1] += s * lv
+            out[k, 2] += s
+            class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
+            dloss = clip_dloss(loss_dloss(loss_code, p, yi, eps))
+            # pre-clip gradient norm of the loss + L2 part (what a clip would see)
+            cg = class_weight * s * dloss
+            g2 = cg * cg * (xsq + fi) + 2.0 * cg * l2c * dot + l2c * l2c * sc[S_SQNORM]
+            out[k, 3] += math.sqrt(g2) if g2 > 0.0 else 0.0
+            update = -eta * dloss
+            update *= class_weight * s
+            if l2_scale_on:
+                f = 1.0 - ((1.0 - l1_ratio) * eta * alpha)
+                if f < 0.0:
+                    f = 0.0
+                sc[S_WSCALE] *= f
+                sc[S_SQNORM] *= f * f
+                sc[S_L1NORM] *= abs(f)
+                if sc[S_WSCALE] < wscale_threshold:
+                    _reset_wscale(w, AW[k], sc)
+            wscale = sc[S_WSCALE]
             if update != 0.0:
-                sc[S_INTERCEPT] += update
-        if averaging and average <= t:
-            num_iter = t - average + 1.0
-            mu = 1.0 / num_iter
-            a = sc[S_AVG_A]
-            ca = -update / wscale
-            for j in range(n_features):
-                aw[j] += a * X[i, j] * ca
-            if num_iter > 1.0:
-                sc[S_AVG_B] /= (1.0 - mu)
-            sc[S_AVG_A] += mu * sc[S_AVG_B] * wscale
-            sc[S_AVG_INTERCEPT] += (sc[S_INTERCEPT] - sc[S_AVG_INTERCEPT]) / num_iter
-        if l1_on:
-            sc[S_U] += l1_ratio * eta * alpha
-            u = sc[S_U]
-            for j in range(n_features):
-                z = w[j]
-                if wscale * z > 0.0:
-                    v = w[j] - ((u + q[j]) / wscale)
-                    w[j] = v if v > 0.0 else 0.0
-                elif wscale * z < 0.0:
-                    v = w[j] + ((u - q[j]) / wscale)
-                    w[j] = v if v < 0.0 else 0.0
-                q[j] += wscale * (w[j] - z)
-        t += 1.0
-    out[0] = obj
-    out[1] = wloss
-    out[2] = wsum
-    out[3] = gsum
-    out[5] = order.shape[0]
+                l2acc, l1acc = row_add_norms(X, i, update / wscale, w)
+                sc[S_SQNORM] = l2acc * (wscale * wscale)
+                sc[S_L1NORM] = l1acc * wscale
+            if fit_intercept:
+                if update != 0.0:
+                    sc[S_INTERCEPT] += update * intercept_decay
+            if averaging and average <= t:
+                num_iter = t - average + 1.0
+                mu = 1.0 / num_iter
+                row_axpy(X, i, sc[S_AVG_A] * (-update / wscale), AW[k])
+                if num_iter > 1.0:
+                    sc[S_AVG_B] /= (1.0 - mu)
+                sc[S_AVG_A] += mu * sc[S_AVG_B] * wscale
+                sc[S_AVG_INTERCEPT] += (sc[S_INTERCEPT] - sc[S_AVG_INTERCEPT]) / num_iter
+            if l1_on:
+                sc[S_U] += l1_ratio * eta * alpha
+                row_l1_truncate(X, i, w, Q[k], sc[S_U], wscale)
+            T[k] = t + 1.0
+            out[k, 5] += 1.0
 
 
 @njit(fastmath=FASTMATH, cache=True)
 def _batch_norm_stats(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_eps,
                       mu, inv_sd):
-    """Per-feature normalization of one batch; updates the running statistics.
+    """Per-feature normalization of one batch (dense X); updates the running stats.
 
     Fills ``mu`` and ``inv_sd = 1/sqrt(var + eps)`` used to normalize this batch.
     """
@@ -220,110 +213,201 @@ def _batch_norm_stats(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_ep
         inv_sd[j] = 1.0 / math.sqrt(var + bn_eps)
 
 
-@njit(fastmath=FASTMATH, cache=True)
-def epoch_batch(X, y, sw, order, batch_size, theta, fit_intercept,
-                loss_code, eps, alpha_l2, alpha_l1,
-                clip_value, clip_norm,
-                opt_code, hp, state, kstep,
-                sched_code, sp, sched_unit, t_updates, epoch,
-                average, avg,
-                batch_norm, bn_momentum, bn_eps, bn_mean, bn_var,
-                g, mu, inv_sd, weff, out):
-    """One epoch of minibatch training with an arbitrary optimizer.
+def batch_norm_batch(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_eps, mu,
+                     inv_sd, batch_norm):
+    """Batch statistics for batch norm when ``batch_norm`` (dense input only)."""
 
-    ``theta`` holds ``(w_1..w_d, b)``; ``state`` the optimizer state (rows x (d+1));
-    ``kstep[0]`` the optimizer's step count; ``avg`` the averaged parameters; ``g``,
-    ``mu``, ``inv_sd`` and ``weff`` are work arrays of length ``d + 1``.
-    ``t_updates`` counts the updates made before this epoch.
+
+@overload(batch_norm_batch, inline="always")
+def _ov_batch_norm_batch(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_eps,
+                         mu, inv_sd, batch_norm):
+    if isinstance(X, types.BaseTuple):
+        # centering destroys sparsity: the estimators refuse batch_norm with CSR input
+        def impl(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_eps, mu,
+                 inv_sd, batch_norm):
+            return None
+        return impl
+
+    def impl(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_eps, mu, inv_sd,
+             batch_norm):
+        if batch_norm:
+            _batch_norm_stats(X, order, start, stop, bn_mean, bn_var, bn_momentum,
+                              bn_eps, mu, inv_sd)
+    return impl
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
+                loss_code, eps, multinomial, alpha_l2, alpha_l1,
+                clip_value, clip_norm,
+                opt_code, hp, State, kstep,
+                sched_code, sp, sched_unit, Tupd, epoch, eta_fixed,
+                average, Avg,
+                batch_norm, bn_momentum, bn_eps, bn_mean, bn_var,
+                G, mu, inv_sd, Weff, beff, P, out):
+    """One epoch of minibatch training with an arbitrary optimizer, for K outputs.
+
+    ``Theta[k]`` holds ``(w_1..w_d, b)`` of output k, ``State[k]`` its optimizer state
+    (rows x (d+1)), ``kstep[k]`` its optimizer step count, ``Tupd[k]`` the updates made
+    before this epoch, ``Avg[k]`` its averaged parameters. ``G``/``Weff`` (K x (d+1)),
+    ``mu``/``inv_sd`` (d+1) and ``beff``/``P`` (K) are work arrays. With
+    ``multinomial`` the K outputs are the logits of one softmax model: one loss, one
+    clipping norm over all of them; ``Y`` is then one-hot.
     """
-    n_features = X.shape[1]
+    n_out = Theta.shape[0]
+    n_features = Theta.shape[1] - 1
     n_rows = order.shape[0]
     n_params = n_features + 1 if fit_intercept else n_features
-    obj = 0.0
-    wloss = 0.0
-    wsum = 0.0
-    gsum = 0.0
-    n_updates = 0
+    for k in range(n_out):
+        for c in range(6):
+            out[k, c] = 0.0
+    first = True
     start = 0
     while start < n_rows:
         stop = start + batch_size
         if stop > n_rows:
             stop = n_rows
         m = stop - start
-        if sched_unit == _r.UNIT_EPOCH:
-            lr = lr_at(sched_code, sp, epoch)
-        else:
-            lr = lr_at(sched_code, sp, t_updates)
-        if n_updates == 0:
-            out[4] = lr
-        # effective weights on the raw features (batch norm folded in)
-        b_eff = theta[n_features]
-        if batch_norm:
-            _batch_norm_stats(X, order, start, stop, bn_mean, bn_var, bn_momentum,
-                              bn_eps, mu, inv_sd)
-            # two loops: a reduction fused with array writes gets a runtime alias
-            # check under `reassoc`, whose two versions sum in different orders,
-            # making results depend on memory addresses
-            for j in range(n_features):
-                weff[j] = theta[j] * inv_sd[j]
-            for j in range(n_features):
-                b_eff -= weff[j] * mu[j]
-        else:
-            for j in range(n_features):
-                weff[j] = theta[j]
+        batch_norm_batch(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_eps,
+                         mu, inv_sd, batch_norm)
+        for k in range(n_out):
+            if not active[k]:
+                continue
+            theta = Theta[k]
+            weff = Weff[k]
+            b = theta[n_features]
+            if batch_norm:
+                # two loops: a reduction fused with array writes gets a runtime alias
+                # check under `reassoc`, whose two versions sum in different orders,
+                # making results depend on memory addresses
+                for j in range(n_features):
+                    weff[j] = theta[j] * inv_sd[j]
+                for j in range(n_features):
+                    b -= weff[j] * mu[j]
+            else:
+                for j in range(n_features):
+                    weff[j] = theta[j]
+            beff[k] = b
+            g = G[k]
+            for j in range(n_features + 1):
+                g[j] = 0.0
         # penalty value (for the objective) from the weights before the update
-        pen = 0.0
-        if alpha_l2 != 0.0 or alpha_l1 != 0.0:
-            sq = 0.0
-            l1 = 0.0
-            for j in range(n_features):
-                sq += theta[j] * theta[j]
-                l1 += abs(theta[j])
-            pen = 0.5 * alpha_l2 * sq + alpha_l1 * l1
-        for j in range(n_features + 1):
-            g[j] = 0.0
-        gb = 0.0
         for ii in range(start, stop):
             i = order[ii]
-            p = b_eff
-            for j in range(n_features):
-                p += weff[j] * X[i, j]
-            yi = y[i]
             s = sw[i]
-            lv = loss_value(loss_code, p, yi, eps)
-            obj += lv + pen
-            wloss += s * lv
-            wsum += s
-            d = s * clip_dloss(loss_dloss(loss_code, p, yi, eps))
-            if d != 0.0:
-                for j in range(n_features):
-                    g[j] += d * X[i, j]
-                gb += d
+            for k in range(n_out):
+                if active[k]:
+                    P[k] = beff[k] + row_dot(X, i, Weff[k])
+            if multinomial:
+                pmax = P[0]
+                for k in range(1, n_out):
+                    if P[k] > pmax:
+                        pmax = P[k]
+                z = 0.0
+                for k in range(n_out):
+                    z += math.exp(P[k] - pmax)
+                lse = pmax + math.log(z)
+                lv = lse
+                for k in range(n_out):
+                    lv -= Y[i, k] * P[k]
+                out[0, 1] += s * lv
+                out[0, 2] += s
+                out[0, 0] += lv
+                for k in range(n_out):
+                    d = s * (math.exp(P[k] - lse) - Y[i, k])
+                    if d != 0.0:
+                        row_axpy(X, i, d, G[k])
+                        G[k, n_features] += d
+            else:
+                for k in range(n_out):
+                    if not active[k]:
+                        continue
+                    yi = Y[i, k]
+                    lv = loss_value(loss_code, P[k], yi, eps)
+                    out[k, 0] += lv
+                    out[k, 1] += s * lv
+                    out[k, 2] += s
+                    class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
+                    d = class_weight * s * clip_dloss(loss_dloss(loss_code, P[k], yi, eps))
+                    if d != 0.0:
+                        row_axpy(X, i, d, G[k])
+                        G[k, n_features] += d
         inv_m = 1.0 / m
-        if batch_norm:
-            for j in range(n_features):
-                g[j] = (g[j] * inv_m - mu[j] * gb * inv_m) * inv_sd[j]
-        else:
-            for j in range(n_features):
-                g[j] *= inv_m
-        g[n_features] = gb * inv_m if fit_intercept else 0.0
-        if alpha_l2 != 0.0 or alpha_l1 != 0.0:
-            for j in range(n_features):
-                wj = theta[j]
-                sg = 1.0 if wj > 0.0 else (-1.0 if wj < 0.0 else 0.0)
-                g[j] += alpha_l2 * wj + alpha_l1 * sg
-        gsum += clip_gradient(g, n_params, clip_value, clip_norm)
-        kstep[0] += 1
-        opt_update(opt_code, hp, state, kstep[0], lr, theta, g, n_params, n_features)
-        if average > 0.0 and average <= t_updates + 1.0:
-            num = t_updates + 2.0 - average
-            for j in range(n_features + 1):
-                avg[j] += (theta[j] - avg[j]) / num
-        t_updates += 1.0
-        n_updates += 1
+        sq_total = 0.0
+        for k in range(n_out):
+            if not active[k]:
+                continue
+            theta = Theta[k]
+            g = G[k]
+            gb = g[n_features]
+            if batch_norm:
+                for j in range(n_features):
+                    g[j] = (g[j] * inv_m - mu[j] * gb * inv_m) * inv_sd[j]
+            else:
+                for j in range(n_features):
+                    g[j] *= inv_m
+            g[n_features] = gb * inv_m if fit_intercept else 0.0
+            if alpha_l2 != 0.0 or alpha_l1 != 0.0:
+                sq = 0.0
+                l1 = 0.0
+                for j in range(n_features):
+                    wj = theta[j]
+                    sq += wj * wj
+                    l1 += abs(wj)
+                pen = 0.5 * alpha_l2 * sq + alpha_l1 * l1
+                out[0 if multinomial else k, 0] += m * pen
+                for j in range(n_features):
+                    wj = theta[j]
+                    sg = 1.0 if wj > 0.0 else (-1.0 if wj < 0.0 else 0.0)
+                    g[j] += alpha_l2 * wj + alpha_l1 * sg
+            if multinomial:
+                for j in range(n_params):
+                    sq_total += g[j] * g[j]
+        if multinomial:
+            # one model: clip its whole gradient (every output) as one vector
+            norm = math.sqrt(sq_total)
+            if clip_value > 0.0:
+                sq_total = 0.0
+                for k in range(n_out):
+                    g = G[k]
+                    for j in range(n_params):
+                        if g[j] > clip_value:
+                            g[j] = clip_value
+                        elif g[j] < -clip_value:
+                            g[j] = -clip_value
+                        sq_total += g[j] * g[j]
+            if clip_norm > 0.0:
+                coef = clip_norm / (math.sqrt(sq_total) + 1e-6)
+                if coef < 1.0:
+                    for k in range(n_out):
+                        g = G[k]
+                        for j in range(n_params):
+                            g[j] *= coef
+            out[0, 3] += norm
+        for k in range(n_out):
+            if not active[k]:
+                continue
+            if not multinomial:
+                out[k, 3] += clip_gradient(G[k], n_params, clip_value, clip_norm)
+            if eta_fixed[k] > 0.0:
+                lr = eta_fixed[k]
+            elif sched_unit == _r.UNIT_EPOCH:
+                lr = lr_at(sched_code, sp, epoch)
+            else:
+                lr = lr_at(sched_code, sp, Tupd[k])
+            if first:
+                out[k, 4] = lr
+            kstep[k] += 1
+            theta = Theta[k]
+            opt_update(opt_code, hp, State[k], kstep[k], lr, theta, G[k], n_params,
+                       n_features)
+            t_now = Tupd[k]
+            if average > 0.0 and average <= t_now + 1.0:
+                num = t_now + 2.0 - average
+                avg = Avg[k]
+                for j in range(n_features + 1):
+                    avg[j] += (theta[j] - avg[j]) / num
+            Tupd[k] = t_now + 1.0
+            out[k, 5] += 1.0
+        first = False
         start = stop
-    out[0] = obj
-    out[1] = wloss
-    out[2] = wsum
-    out[3] = gsum
-    out[5] = n_updates

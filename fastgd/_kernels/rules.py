@@ -16,6 +16,12 @@ SQUARED_ERROR = 0
 HUBER = 1
 EPSILON_INSENSITIVE = 2
 SQUARED_EPSILON_INSENSITIVE = 3
+# classification losses, targets y in {-1, +1} (log_loss: y in {0, 1}); ``eps`` carries
+# the margin threshold of the hinge losses (1 for hinge, 0 for perceptron)
+HINGE = 4
+SQUARED_HINGE = 5
+MODIFIED_HUBER = 6
+LOG_LOSS = 7
 
 #: scikit-learn clips dloss/dp to this magnitude (``MAX_DLOSS`` in ``_sgd_fast``).
 MAX_DLOSS = 1e12
@@ -34,9 +40,34 @@ def loss_value(code, p, y, eps):
     elif code == EPSILON_INSENSITIVE:
         r = abs(y - p) - eps
         return r if r > 0.0 else 0.0
-    else:  # SQUARED_EPSILON_INSENSITIVE
+    elif code == SQUARED_EPSILON_INSENSITIVE:
         r = abs(y - p) - eps
         return r * r if r > 0.0 else 0.0
+    elif code == HINGE:
+        z = p * y
+        return eps - z if z <= eps else 0.0
+    elif code == SQUARED_HINGE:
+        z = eps - p * y
+        return z * z if z > 0.0 else 0.0
+    elif code == MODIFIED_HUBER:
+        z = p * y
+        if z >= 1.0:
+            return 0.0
+        elif z >= -1.0:
+            return (1.0 - z) * (1.0 - z)
+        return -4.0 * z
+    else:  # LOG_LOSS: log(1 + exp(p)) - y p, as scikit-learn's log1pexp
+        if p <= -37.0:
+            lp = math.exp(p)
+        elif p <= -2.0:
+            lp = math.log1p(math.exp(p))
+        elif p <= 18.0:
+            lp = math.log(1.0 + math.exp(p))
+        elif p <= 33.3:
+            lp = p + math.exp(-p)
+        else:
+            lp = p
+        return lp - y * p
 
 
 def loss_dloss(code, p, y, eps):
@@ -54,13 +85,30 @@ def loss_dloss(code, p, y, eps):
         elif p - y > eps:
             return 1.0
         return 0.0
-    else:  # SQUARED_EPSILON_INSENSITIVE
+    elif code == SQUARED_EPSILON_INSENSITIVE:
         z = y - p
         if z > eps:
             return -2.0 * (z - eps)
         elif z < -eps:
             return 2.0 * (-z - eps)
         return 0.0
+    elif code == HINGE:
+        return -y if p * y <= eps else 0.0
+    elif code == SQUARED_HINGE:
+        z = eps - p * y
+        return -2.0 * y * z if z > 0.0 else 0.0
+    elif code == MODIFIED_HUBER:
+        z = p * y
+        if z >= 1.0:
+            return 0.0
+        elif z >= -1.0:
+            return 2.0 * (1.0 - z) * -y
+        return -4.0 * y
+    else:  # LOG_LOSS: expit(p) - y, as scikit-learn's cgradient_half_binomial
+        if p > -37.0:
+            e = math.exp(-p)
+            return ((1.0 - y) - y * e) / (1.0 + e)
+        return math.exp(p) - y
 
 
 def clip_dloss(d):

@@ -3,10 +3,11 @@
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import ShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import _engine
@@ -15,6 +16,13 @@ from ..optim import OPTIMIZER_NAMES, Optimizer
 from ..schedules import Schedule
 
 MAX_INT = np.iinfo(np.int32).max
+
+
+def kernel_input(X):
+    """What the compiled loops take: the dense array itself, or a CSR tuple."""
+    if sp.issparse(X):
+        return (X.data, X.indices, X.indptr)
+    return X
 
 
 class BaseFastSGD(BaseEstimator):
@@ -61,48 +69,81 @@ class BaseFastSGD(BaseEstimator):
                 "backend (numba.cuda) is not implemented yet. Use device='cpu'."
             )
 
-    def _validate_X_y(self, X, y, reset):
+    def _validate_X_y(self, X, y, reset, multi_output=False, y_numeric=True):
+        """Validate ``X`` (dense float32/64 in C or F order, or CSR) and ``y``.
+
+        Other sparse formats are converted to CSR (one copy of the matrix).
+        """
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], order=None,
-            accept_sparse=False, y_numeric=True, reset=reset, copy=False,
+            accept_sparse="csr", y_numeric=y_numeric, reset=reset, copy=False,
+            multi_output=multi_output, accept_large_sparse=True,
         )
-        if not (X.flags.c_contiguous or X.flags.f_contiguous):
+        if sp.issparse(X):
+            if self.batch_norm:
+                raise ValueError(
+                    "batch_norm=True is not supported for sparse input: centering the "
+                    "features would make X dense. Scale the features instead (e.g. "
+                    "MaxAbsScaler) or pass a dense array."
+                )
+            if X.indices.dtype != X.indptr.dtype:
+                X = X.copy()
+                X.indices = X.indices.astype(np.int64)
+                X.indptr = X.indptr.astype(np.int64)
+        elif not (X.flags.c_contiguous or X.flags.f_contiguous):
             # a strided view: one copy, the kernels need unit stride in one direction
             X = np.ascontiguousarray(X)
-        y = np.ascontiguousarray(y, dtype=np.float64)
         return X, y
 
-    def _check_init(self, coef_init, intercept_init, n_features):
+    def _check_init(self, coef_init, intercept_init, n_outputs, n_features):
+        """Validate initial values; return them as float64 (K, d) and (K,) or None.
+
+        With one output, ``coef_init`` may be of shape (d,) or (1, d) and
+        ``intercept_init`` a scalar or of shape (1,), as in scikit-learn.
+        """
         coef = None
         if coef_init is not None:
-            coef = np.asarray(coef_init, dtype=np.float64).ravel()
-            if coef.shape != (n_features,):
+            coef = np.asarray(coef_init, dtype=np.float64)
+            if n_outputs == 1:
+                ok = coef.reshape(-1).shape == (n_features,)
+                expected = f"({n_features},)"
+            else:
+                ok = coef.shape == (n_outputs, n_features)
+                expected = f"({n_outputs}, {n_features})"
+            if not ok:
                 raise ValueError(
                     f"Provided coef_init does not match dataset: expected shape "
-                    f"({n_features},), got {np.shape(coef_init)}."
+                    f"{expected}, got {np.shape(coef_init)}."
                 )
+            coef = coef.reshape(n_outputs, n_features)
             if not np.isfinite(coef).all():
                 raise ValueError("coef_init contains NaN or infinity.")
-        intercept = 0.0
+        intercept = None
         if intercept_init is not None:
             arr = np.asarray(intercept_init, dtype=np.float64)
-            if arr.shape not in ((), (1,)):
+            ok = arr.shape == (n_outputs,) or (n_outputs == 1 and arr.shape == ())
+            if not ok:
                 raise ValueError(
-                    "Provided intercept_init does not match dataset: expected a scalar "
-                    f"or shape (1,), got {arr.shape}."
+                    "Provided intercept_init does not match dataset: expected "
+                    f"{'a scalar or ' if n_outputs == 1 else ''}shape ({n_outputs},), "
+                    f"got {arr.shape}."
                 )
-            intercept = float(arr.reshape(-1)[0])
-            if not np.isfinite(intercept):
-                raise ValueError("intercept_init is NaN or infinity.")
+            intercept = arr.reshape(n_outputs)
+            if not np.isfinite(intercept).all():
+                raise ValueError("intercept_init contains NaN or infinity.")
         return coef, intercept
 
     # --------------------------------------------------------------- fitting
-    def _validation_split(self, y, sample_weight):
-        n = y.shape[0]
+    def _split_indices(self, y_for_split, sample_weight, stratify):
+        """Training rows (sorted) and validation rows, as scikit-learn's split."""
+        n = y_for_split.shape[0]
         if not self.early_stopping:
             return np.arange(n, dtype=np.int64), None
-        cv = ShuffleSplit(test_size=self.validation_fraction, random_state=self.random_state)
-        idx_train, idx_val = next(cv.split(np.zeros((n, 1)), y))
+        from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+        splitter = StratifiedShuffleSplit if stratify else ShuffleSplit
+        cv = splitter(test_size=self.validation_fraction, random_state=self.random_state)
+        idx_train, idx_val = next(cv.split(np.zeros((n, 1)), y_for_split))
         if idx_train.shape[0] == 0 or idx_val.shape[0] == 0:
             raise ValueError(
                 f"Splitting {n} samples into a train set and a validation set with "
@@ -118,35 +159,42 @@ class BaseFastSGD(BaseEstimator):
             )
         return np.sort(idx_train).astype(np.int64), np.sort(idx_val)
 
-    def _train(self, X, y, sample_weight, *, max_epochs, fresh, coef_init=None,
-               intercept_init=None, warm=False):
+    def _sample_weight(self, sample_weight, X):
+        sw = np.ascontiguousarray(_check_sample_weight(sample_weight, X, dtype=np.float64))
+        if not np.isfinite(sw).all():
+            raise ValueError("sample_weight contains NaN or infinity.")
+        return sw
+
+    def _train(self, X, Y, sw, cw, *, max_epochs, fresh, train_idx, make_score=None,
+               coef_init=None, intercept_init=None, warm=False, multinomial=False):
+        """Run the engine on validated data; set the fitted attributes.
+
+        ``Y`` is (n, K) float64, ``cw`` (K, 2) positive/negative class weights;
+        ``make_score(val_idx)`` builds the early-stopping scorer.
+        """
         self._check_device()
-        prog = lower(self)
+        prog = lower(self, multinomial=multinomial)
+        n_outputs = Y.shape[1]
         n_features = X.shape[1]
         state = getattr(self, "_state", None)
         if warm and prog.batch_norm and coef_init is None and intercept_init is None:
             # warm start with batch norm: continue from the normalized-space weights and
             # the running statistics (the folded coef_ is not a normalized-space start)
-            theta, avg = _engine.unscaled_copies(state)
+            theta, _ = _engine.unscaled_copies(state)
             bn_mean, bn_var = state["bn_mean"].copy(), state["bn_var"].copy()
-            state = _engine.new_state(n_features, prog, theta[:-1], theta[-1])
+            state = _engine.new_state(n_outputs, n_features, prog, theta[:, :-1],
+                                      theta[:, -1])
             state["bn_mean"][:] = bn_mean
             state["bn_var"][:] = bn_var
         elif fresh or state is None:
             if warm:
                 coef_init = self.coef_ if coef_init is None else coef_init
                 intercept_init = self.intercept_ if intercept_init is None else intercept_init
-            coef, intercept = self._check_init(coef_init, intercept_init, n_features)
-            state = _engine.new_state(n_features, prog, coef, intercept)
+            coef, intercept = self._check_init(coef_init, intercept_init, n_outputs,
+                                               n_features)
+            state = _engine.new_state(n_outputs, n_features, prog, coef, intercept)
         elif state["opt_code"] != prog.opt_code:
             _engine.reset_optimizer(state, prog)
-        sw = np.ascontiguousarray(_check_sample_weight(sample_weight, X, dtype=np.float64))
-        if not np.isfinite(sw).all():
-            raise ValueError("sample_weight contains NaN or infinity.")
-        train_idx, val_idx = self._validation_split(y, sw)
-        validation = None
-        if val_idx is not None:
-            validation = (X[val_idx], y[val_idx], sw[val_idx])
 
         if state["rng"] is not None and not fresh:
             rng = np.random.default_rng()
@@ -155,22 +203,23 @@ class BaseFastSGD(BaseEstimator):
             seed = check_random_state(self.random_state).randint(0, MAX_INT)
             rng = np.random.default_rng(seed)
         n_iter, hist = _engine.run(
-            state, prog, X, y, sw, train_idx,
+            state, prog, kernel_input(X), Y, sw, cw, train_idx,
             max_epochs=max_epochs, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            shuffle=self.shuffle, rng=rng, validation=validation,
+            shuffle=self.shuffle, rng=rng, score=make_score,
             restore_best=self.restore_best_weights, verbose=self.verbose,
         )
         state["rng"] = rng.bit_generator.state
         self._state = state
         coef, intercept = _engine.visible_params(state, prog)
-        self.coef_ = coef.astype(X.dtype)
-        self.intercept_ = np.array([intercept], dtype=X.dtype)
+        dtype = X.dtype
+        self.coef_ = coef.astype(dtype)
+        self.intercept_ = intercept.astype(dtype)
         self.n_iter_ = n_iter
-        self.t_ = state["updates"] + 1.0
+        self.t_ = float(state["updates"].max()) + 1.0
         self.loss_curve_ = hist.loss
         self.lr_curve_ = hist.lr
         self.grad_norm_curve_ = hist.grad_norm
-        if validation is not None:
+        if make_score is not None:
             self.validation_scores_ = hist.val
         elif hasattr(self, "validation_scores_"):
             del self.validation_scores_
@@ -182,7 +231,11 @@ class BaseFastSGD(BaseEstimator):
 
     @staticmethod
     def _export_optimizer_state(state):
-        """A read-only copy of the optimizer's state, named as in ``torch.optim``."""
+        """A copy of the optimizer's state, named as in ``torch.optim``.
+
+        Each buffer has shape (n_outputs, n_features + 1) (intercept last); ``step``
+        is the number of optimizer steps (per output).
+        """
         code = state["opt_code"]
         s = state["opt_state"]
         names = {
@@ -194,13 +247,24 @@ class BaseFastSGD(BaseEstimator):
             5: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
             6: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
         }[code]
-        out = {"step": int(state["step"][0])}
+        squeeze = s.shape[0] == 1
+        step = state["step"]
+        out = {"step": int(step[0]) if squeeze else step.copy()}
         for i, name in enumerate(names):
-            out[name] = s[i].copy()
+            out[name] = s[0, i].copy() if squeeze else s[:, i].copy()
         return out
 
     # ------------------------------------------------------------- predicting
-    def _decision_function(self, X):
+    def _linear_scores(self, X):
+        """``X @ coef_.T + intercept_`` of shape (n, K)."""
         check_is_fitted(self, "coef_")
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        return X @ self.coef_ + self.intercept_[0]
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
+                          accept_sparse="csr")
+        coef = self.coef_.reshape(-1, self.n_features_in_)
+        return safe_sparse_dot(X, coef.T, dense_output=True) + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # batch normalization would densify: sparse input is refused with it
+        tags.input_tags.sparse = not self.batch_norm
+        return tags

@@ -1,7 +1,10 @@
 """FastSGDRegressor: scikit-learn's SGDRegressor, compiled, with minibatches and
 modern optimizers."""
 
+import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils._param_validation import StrOptions
 
 from .. import _engine
@@ -96,8 +99,8 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : ndarray of shape (1,)
+    coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+    intercept_ : ndarray of shape (1,) or (n_outputs,)
     n_iter_ : int
         Epochs run by the last ``fit``/``partial_fit`` call.
     t_ : float
@@ -202,24 +205,28 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            float64 or float32 (kept: ``coef_`` has the same dtype), C or Fortran order;
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            float64 or float32 (kept: ``coef_`` has the same dtype), C or Fortran order,
+            or a CSR matrix/array (other sparse formats are converted to CSR, one copy);
             never copied when already in one of these, never written.
-        y : array-like of shape (n_samples,)
-        coef_init : array-like of shape (n_features,), default=None
-        intercept_init : float or array-like of shape (1,), default=None
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            With 2-D ``y`` every output is trained in the same pass over the data,
+            each exactly as if it were fitted alone.
+        coef_init : array-like of shape (n_features,) or (n_outputs, n_features)
+        intercept_init : float or array-like of shape (1,) or (n_outputs,)
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns
         -------
         self
         """
-        X, y = self._validate_X_y(X, y, reset=True)
+        X, y = self._validate_X_y(X, y, reset=True, multi_output=True)
+        Y = self._targets(y, first=True)
         prev = getattr(self, "_state", None)
         warm = bool(self.warm_start and prev is not None
-                    and prev["theta"].shape[0] == X.shape[1] + 1)
-        self._train(X, y, sample_weight, max_epochs=self.max_iter, fresh=True,
-                    coef_init=coef_init, intercept_init=intercept_init, warm=warm)
+                    and prev["theta"].shape == (Y.shape[1], X.shape[1] + 1))
+        self._fit_targets(X, Y, sample_weight, max_epochs=self.max_iter, fresh=True,
+                          coef_init=coef_init, intercept_init=intercept_init, warm=warm)
         _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
         return self
 
@@ -235,20 +242,58 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         first = not hasattr(self, "coef_")
         if self.early_stopping:
             raise ValueError("early_stopping should be False with partial_fit")
-        X, y = self._validate_X_y(X, y, reset=first)
-        self._train(X, y, sample_weight, max_epochs=1, fresh=first)
+        X, y = self._validate_X_y(X, y, reset=first, multi_output=True)
+        Y = self._targets(y, first=first)
+        self._fit_targets(X, Y, sample_weight, max_epochs=1, fresh=first)
+        return self
+
+    def _targets(self, y, first):
+        """``y`` as a C-contiguous float64 (n, K) array; remembers the output shape."""
+        y = np.asarray(y)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if first:
+            self._y_ndim = y.ndim
+        elif (y.ndim, n_outputs) != (self._y_ndim, self._state["theta"].shape[0]):
+            raise ValueError(
+                f"y has {n_outputs} output(s) ({y.ndim}-D) but the model was fitted with "
+                f"{self._state['theta'].shape[0]} ({self._y_ndim}-D)."
+            )
+        return np.ascontiguousarray(y.reshape(y.shape[0], n_outputs), dtype=np.float64)
+
+    def _fit_targets(self, X, Y, sample_weight, **kwargs):
+        sw = self._sample_weight(sample_weight, X)
+        train_idx, val_idx = self._split_indices(Y[:, 0], sw, stratify=False)
+        make_score = None
+        if val_idx is not None:
+            X_val, Y_val, sw_val = X[val_idx], Y[val_idx], sw[val_idx]
+
+            def make_score(coef, intercept):
+                pred = safe_sparse_dot(X_val, coef.T, dense_output=True) + intercept
+                return r2_score(Y_val, pred, sample_weight=sw_val,
+                                multioutput="raw_values")
+
+        cw = np.ones((Y.shape[1], 2), dtype=np.float64)
+        self._train(X, Y, sw, cw, train_idx=train_idx, make_score=make_score, **kwargs)
+        if self._y_ndim == 1:
+            self.coef_ = self.coef_[0]
         return self
 
     def predict(self, X):
-        """Predict ``X @ coef_ + intercept_``.
+        """Predict ``X @ coef_.T + intercept_``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
-        ndarray of shape (n_samples,)
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        return self._decision_function(X)
+        scores = self._linear_scores(X)
+        return scores[:, 0] if self._y_ndim == 1 else scores
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
