@@ -280,6 +280,59 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     return epoch_run, hist
 
 
+def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs):
+    """:func:`run` with the independent outputs split into ``n_jobs`` thread groups.
+
+    Each group trains its outputs with its own copy of the shuffling stream, so the
+    result is identical to one group (the kernels release the GIL). The multinomial
+    model (one model) and batch norm (statistics shared by all outputs) run as one.
+    Returns ``(n_epochs_run, History, rng)``.
+    """
+    n_out = state["theta"].shape[0]
+    n_groups = min(max(int(n_jobs), 1), n_out)
+    if n_groups == 1 or prog.multinomial or prog.batch_norm or kwargs.get("score"):
+        n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng, **kwargs)
+        return n_iter, hist, rng
+    from joblib import Parallel, delayed
+
+    if prog.adaptive and state["eta"] is None:
+        state["eta"] = np.full(n_out, float(prog.sched_sp[0]))
+    bounds = np.linspace(0, n_out, n_groups + 1).astype(int)
+    per_output = ("theta", "avg", "q", "sc", "updates", "opt_state", "step", "eta")
+    subs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        sub = dict(state)
+        for key in per_output:
+            if sub.get(key) is not None:
+                sub[key] = state[key][a:b]
+        if state["scaled"]:
+            sub["plain_w"] = state["plain_w"][a:b]
+            sub["plain_aw"] = state["plain_aw"][a:b]
+        g_rng = np.random.default_rng()
+        g_rng.bit_generator.state = rng.bit_generator.state
+        subs.append((sub, np.ascontiguousarray(Y[:, a:b]), np.ascontiguousarray(cw[a:b]),
+                     g_rng))
+    results = Parallel(n_jobs=n_groups, prefer="threads")(
+        delayed(run)(sub, prog, X, y_g, sw, cw_g, train_idx, rng=g_rng, **kwargs)
+        for sub, y_g, cw_g, g_rng in subs
+    )
+    longest = int(np.argmax([r[0] for r in results]))
+    n_iter, hist = results[longest]
+    state["epochs"] = subs[longest][0]["epochs"]
+    state["scaled"] = subs[0][0]["scaled"]
+    if state["scaled"]:
+        d = state["q"].shape[1]
+        state["plain_w"] = np.ascontiguousarray(state["theta"][:, :d])
+        state["plain_aw"] = np.ascontiguousarray(state["avg"][:, :d])
+    # histories of independent outputs add up (loss) or average (norms) across groups
+    for r_iter, r_hist in results:
+        if r_hist is hist:
+            continue
+        for e in range(r_iter):
+            hist.loss[e] += r_hist.loss[e]
+    return n_iter, hist, subs[longest][3]
+
+
 def _snapshot(state, prev, which):
     """Remember the current parameters of the outputs in ``which``."""
     theta, avg = unscaled_copies(_live_view(state))

@@ -76,7 +76,7 @@ def finalize_plain(W, AW, SC):
         _reset_wscale(W[k], AW[k], SC[k])
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
 def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
                 intercept_decay, loss_code, eps, penalty, alpha, l1_ratio, average,
                 sched_code, sp, sched_unit, epoch, eta_fixed, wscale_threshold, out):
@@ -236,7 +236,7 @@ def _ov_batch_norm_batch(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn
     return impl
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
 def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
                 loss_code, eps, multinomial, alpha_l2, alpha_l1,
                 clip_value, clip_norm,

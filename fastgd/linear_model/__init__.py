@@ -1,5 +1,6 @@
 """Linear estimators trained by the compiled gradient-descent loops."""
 
+from ._classifier import FastSGDClassifier
 from ._regressor import FastSGDRegressor
 
-__all__ = ["FastSGDRegressor"]
+__all__ = ["FastSGDClassifier", "FastSGDRegressor"]

@@ -166,7 +166,8 @@ class BaseFastSGD(BaseEstimator):
         return sw
 
     def _train(self, X, Y, sw, cw, *, max_epochs, fresh, train_idx, make_score=None,
-               coef_init=None, intercept_init=None, warm=False, multinomial=False):
+               coef_init=None, intercept_init=None, warm=False, multinomial=False,
+               n_jobs=None):
         """Run the engine on validated data; set the fitted attributes.
 
         ``Y`` is (n, K) float64, ``cw`` (K, 2) positive/negative class weights;
@@ -202,10 +203,13 @@ class BaseFastSGD(BaseEstimator):
         else:
             seed = check_random_state(self.random_state).randint(0, MAX_INT)
             rng = np.random.default_rng(seed)
-        n_iter, hist = _engine.run(
+        from joblib import effective_n_jobs
+
+        n_iter, hist, rng = _engine.run_parallel(
             state, prog, kernel_input(X), Y, sw, cw, train_idx,
+            n_jobs=effective_n_jobs(n_jobs), rng=rng,
             max_epochs=max_epochs, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            shuffle=self.shuffle, rng=rng, score=make_score,
+            shuffle=self.shuffle, score=make_score,
             restore_best=self.restore_best_weights, verbose=self.verbose,
         )
         state["rng"] = rng.bit_generator.state

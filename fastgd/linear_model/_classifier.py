@@ -1,0 +1,376 @@
+"""FastSGDClassifier: scikit-learn's SGDClassifier, compiled, with minibatches, modern
+optimizers and a true multinomial (softmax) model."""
+
+from numbers import Integral
+
+import numpy as np
+from scipy.special import expit, softmax
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.extmath import safe_sparse_dot
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from .. import _engine
+from .._program import LOSSES
+from ._base import BaseFastSGD
+
+
+class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
+    r"""Linear classifiers (SVM, logistic regression, ...) trained by gradient descent.
+
+    A drop-in for :class:`sklearn.linear_model.SGDClassifier` -- same parameters,
+    defaults and attributes, and with ``batch_size=1, optimizer="sgd",
+    shuffle=False`` the same coefficients (to rounding) -- running in compiled loops,
+    with every batch mode, optimizer, schedule, clipping and batch normalization of
+    :class:`FastSGDRegressor`.
+
+    Multiclass problems are solved one-vs-rest as scikit-learn does
+    (``multi_class="ovr"``: one binary model per class, target +1 for the class and -1
+    (0 for ``log_loss``) for the rest, each trained and stopped as if alone; all of them
+    in one pass over the data, split over ``n_jobs`` threads), or by one **multinomial**
+    (softmax) model trained jointly (``multi_class="multinomial"``, ``log_loss`` only):
+
+    .. math::
+
+        \min_{W, b}\ \frac1n \sum_i s_i\,c_{y_i}
+        \Big(\log\sum_k e^{w_k^\top x_i + b_k} - (w_{y_i}^\top x_i + b_{y_i})\Big)
+        + \alpha\,R(W)
+
+    whose ``predict_proba`` is the softmax of ``decision_function``.
+
+    Parameters
+    ----------
+    loss : str, default="hinge"
+        ``"hinge"``, ``"log_loss"``, ``"modified_huber"``, ``"squared_hinge"``,
+        ``"perceptron"`` or a regression loss (``"squared_error"``, ``"huber"``,
+        ``"epsilon_insensitive"``, ``"squared_epsilon_insensitive"``), with
+        scikit-learn's formulas.
+    penalty, alpha, l1_ratio, fit_intercept, max_iter, tol, shuffle, verbose, epsilon, \
+random_state, eta0, power_t, early_stopping, validation_fraction, n_iter_no_change, \
+warm_start, average, batch_size, optimizer, clip_norm, clip_value, batch_norm, \
+bn_momentum, bn_eps, restore_best_weights, device
+        As in :class:`FastSGDRegressor` (early stopping splits with
+        ``StratifiedShuffleSplit`` and scores accuracy, as scikit-learn).
+    n_jobs : int or None, default=None
+        Threads over which one-vs-rest classes are split (results do not depend on it).
+    learning_rate : str or Schedule, default="optimal"
+    class_weight : dict, "balanced" or None, default=None
+        Weights multiplying ``sample_weight`` per class (scikit-learn's rules: in
+        one-vs-rest, class k's weight applies to its positive samples).
+    multi_class : {"ovr", "multinomial"}, default="ovr"
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+    n_iter_ : int
+        Epochs run (the maximum over the one-vs-rest problems).
+    t_, loss_curve_, validation_scores_, lr_curve_, grad_norm_curve_, optimizer_state_
+        As in :class:`FastSGDRegressor` (``loss_curve_`` sums the one-vs-rest losses).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from fastgd import FastSGDClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> X = StandardScaler().fit_transform(X)
+    >>> clf = FastSGDClassifier(loss="log_loss", multi_class="multinomial", batch_size=16,
+    ...                         optimizer="adam", learning_rate="constant", eta0=0.05,
+    ...                         random_state=0).fit(X, y)
+    >>> bool(clf.score(X, y) > 0.9), clf.predict_proba(X[:1]).shape
+    (True, (1, 3))
+    """
+
+    _parameter_constraints: dict = {
+        **BaseFastSGD._parameter_constraints,
+        "loss": [StrOptions(set(LOSSES))],
+        "n_jobs": [Integral, None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+        "multi_class": [StrOptions({"ovr", "multinomial"})],
+    }
+
+    def __init__(
+        self,
+        loss="hinge",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        n_jobs=None,
+        random_state=None,
+        learning_rate="optimal",
+        eta0=0.01,
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        class_weight=None,
+        warm_start=False,
+        average=False,
+        batch_size=1,
+        optimizer="sgd",
+        clip_norm=None,
+        clip_value=None,
+        batch_norm=False,
+        bn_momentum=0.1,
+        bn_eps=1e-5,
+        restore_best_weights=False,
+        multi_class="ovr",
+        device="cpu",
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.average = average
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.batch_norm = batch_norm
+        self.bn_momentum = bn_momentum
+        self.bn_eps = bn_eps
+        self.restore_best_weights = restore_best_weights
+        self.multi_class = multi_class
+        self.device = device
+
+    # ----------------------------------------------------------------- fitting
+    def _multinomial(self):
+        if self.multi_class == "multinomial" and self.loss != "log_loss":
+            raise ValueError(
+                "multi_class='multinomial' requires loss='log_loss' (the softmax "
+                f"cross-entropy); got loss={self.loss!r}."
+            )
+        return self.multi_class == "multinomial" and len(self.classes_) > 2
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the classifier from scratch (or from the previous solution with
+        ``warm_start``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        coef_init : array-like of shape (n_classes, n_features) or (n_features,) when binary
+        intercept_init : array-like of shape (n_classes,) or scalar when binary
+        sample_weight : array-like of shape (n_samples,), default=None
+            Multiplied by ``class_weight``.
+
+        Returns
+        -------
+        self
+        """
+        X, y = self._validate_X_y(X, y, reset=True, y_numeric=False)
+        check_classification_targets(y)
+        prev_classes = getattr(self, "classes_", None)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                "The number of classes has to be greater than one; got "
+                f"{len(self.classes_)} class"
+            )
+        prev = getattr(self, "_state", None)
+        warm = bool(self.warm_start and prev is not None and prev_classes is not None
+                    and np.array_equal(prev_classes, self.classes_)
+                    and prev["theta"].shape[1] == X.shape[1] + 1)
+        self._fit_labels(X, y, sample_weight, max_epochs=self.max_iter, fresh=True,
+                         coef_init=coef_init, intercept_init=intercept_init, warm=warm)
+        _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over ``(X, y)``, continuing from the current state.
+
+        ``classes`` (all the labels that will ever be seen) is required on the first
+        call. Optimizer state, schedule position and shuffling stream carry over.
+        """
+        first = not hasattr(self, "classes_")
+        if self.early_stopping:
+            raise ValueError("early_stopping should be False with partial_fit")
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            if self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight 'balanced' is not supported for partial_fit. In order "
+                    "to use 'balanced' weights, use compute_class_weight('balanced', "
+                    "classes=classes, y=y) on a large enough sample of the targets and "
+                    "pass the resulting weights as the class_weight parameter."
+                )
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on last call to partial_fit, "
+                f"was: {self.classes_!r}"
+            )
+        X, y = self._validate_X_y(X, y, reset=first, y_numeric=False)
+        check_classification_targets(y)
+        if first:
+            self.classes_ = np.unique(classes)
+            if len(self.classes_) < 2:
+                raise ValueError("The number of classes has to be greater than one.")
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y contains labels not in classes: {unknown!r}")
+        self._fit_labels(X, y, sample_weight, max_epochs=1, fresh=first)
+        return self
+
+    def _fit_labels(self, X, y, sample_weight, **kwargs):
+        multinomial = self._multinomial()
+        classes = self.classes_
+        n_classes = len(classes)
+        y_idx = np.searchsorted(classes, y)
+        cw_per_class = compute_class_weight(self.class_weight, classes=classes, y=y)
+        sw = self._sample_weight(sample_weight, X)
+        negative = 0.0 if self.loss == "log_loss" else -1.0
+        if multinomial:
+            Y = np.zeros((y.shape[0], n_classes), dtype=np.float64)
+            Y[np.arange(y.shape[0]), y_idx] = 1.0
+            sw = sw * cw_per_class[y_idx]
+            cw = np.ones((n_classes, 2), dtype=np.float64)
+        elif n_classes == 2:
+            Y = np.where(y_idx == 1, 1.0, negative)[:, None]
+            cw = np.array([[cw_per_class[1], cw_per_class[0]]], dtype=np.float64)
+        else:
+            Y = np.where(y_idx[:, None] == np.arange(n_classes)[None, :], 1.0, negative)
+            cw = np.column_stack([cw_per_class, np.ones(n_classes)])
+        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        train_idx, val_idx = self._split_indices(y, sw, stratify=True)
+        make_score = None
+        if val_idx is not None:
+            X_val, Y_val, sw_val = X[val_idx], Y[val_idx], sw[val_idx]
+            y_val = y_idx[val_idx]
+
+            def make_score(coef, intercept):
+                scores = safe_sparse_dot(X_val, coef.T, dense_output=True) + intercept
+                if multinomial:
+                    acc = np.average(scores.argmax(axis=1) == y_val, weights=sw_val)
+                    return np.full(coef.shape[0], acc)
+                # accuracy of each binary sub-problem on its own +/-1 labels
+                pred_pos = scores > 0
+                return np.array([
+                    np.average(pred_pos[:, k] == (Y_val[:, k] > 0), weights=sw_val)
+                    for k in range(coef.shape[0])
+                ])
+
+        self._train(X, Y, sw, cw, train_idx=train_idx, make_score=make_score,
+                    multinomial=multinomial, n_jobs=self.n_jobs, **kwargs)
+        return self
+
+    # -------------------------------------------------------------- predicting
+    def decision_function(self, X):
+        """Confidence scores: ``X @ coef_.T + intercept_``, (n,) when binary.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        scores = self._linear_scores(X)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict(self, X):
+        """Predicted class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+        """
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            return self.classes_[(scores > 0).astype(int)]
+        return self.classes_[scores.argmax(axis=1)]
+
+    def _check_proba(self):
+        if self.loss not in ("log_loss", "modified_huber"):
+            raise AttributeError(
+                f"probability estimates are not available for loss={self.loss!r}"
+            )
+        return True
+
+    @available_if(_check_proba)
+    def predict_proba(self, X):
+        """Probability estimates (``log_loss`` and ``modified_huber`` only).
+
+        ``log_loss``: the softmax of the scores for the multinomial model; for
+        one-vs-rest, scikit-learn's normalized per-class logistic outputs.
+        ``modified_huber``: scikit-learn's ``(clip(score, -1, 1) + 1) / 2``, normalized.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        check_is_fitted(self)
+        scores = self.decision_function(X)
+        binary = scores.ndim == 1
+        if self.loss == "log_loss":
+            if binary:
+                p = expit(scores)
+                return np.column_stack([1.0 - p, p])
+            if self.multi_class == "multinomial":
+                return softmax(scores, axis=1)
+            prob = expit(scores)
+            return prob / prob.sum(axis=1, keepdims=True)
+        prob = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
+        if binary:
+            return np.column_stack([1.0 - prob, prob])
+        prob_sum = prob.sum(axis=1)
+        all_zero = prob_sum == 0
+        if np.any(all_zero):
+            prob[all_zero, :] = 1.0
+            prob_sum[all_zero] = len(self.classes_)
+        return prob / prob_sum[:, None]
+
+    @available_if(_check_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
