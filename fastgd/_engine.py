@@ -129,8 +129,13 @@ class History:
     def __init__(self):
         self.loss = []
         self.lr = []
-        self.grad_norm = []
+        self.norm_sum = []  # sum of pre-clip norms over the epoch's updates
+        self.n_updates = []
         self.val = []
+
+    @property
+    def grad_norm(self):
+        return [float(s / max(n, 1.0)) for s, n in zip(self.norm_sum, self.n_updates)]
 
 
 def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_change,
@@ -236,8 +241,8 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         wsum = out[rows, 2].sum() / max(len(rows), 1)
         hist.loss.append(float(out[rows, 1].sum() / wsum) if wsum > 0 else 0.0)
         hist.lr.append(float(out[rows[0], 4]) if len(rows) else 0.0)
-        n_upd = max(out[rows, 5].sum(), 1.0)
-        hist.grad_norm.append(float(out[rows, 3].sum() / n_upd))
+        hist.norm_sum.append(float(out[rows, 3].sum()))
+        hist.n_updates.append(float(out[rows, 5].sum()))
         objective = out[:, 0] / max(n_train, 1)
         if joint:
             objective[:] = objective[0]
@@ -324,12 +329,15 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
         d = state["q"].shape[1]
         state["plain_w"] = np.ascontiguousarray(state["theta"][:, :d])
         state["plain_aw"] = np.ascontiguousarray(state["avg"][:, :d])
-    # histories of independent outputs add up (loss) or average (norms) across groups
+    # histories of independent outputs add up across groups (the losses are sums over
+    # outputs; norms are averaged over all updates of the epoch)
     for r_iter, r_hist in results:
         if r_hist is hist:
             continue
         for e in range(r_iter):
             hist.loss[e] += r_hist.loss[e]
+            hist.norm_sum[e] += r_hist.norm_sum[e]
+            hist.n_updates[e] += r_hist.n_updates[e]
     return n_iter, hist, subs[longest][3]
 
 

@@ -76,7 +76,12 @@ def finalize_plain(W, AW, SC):
         _reset_wscale(W[k], AW[k], SC[k])
 
 
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
+# scikit-learn's per-sample algorithm is compared to it to 1e-9 and some losses
+# (perceptron, hinge) branch on exact values: no fused multiply-adds there
+FASTMATH_PLAIN = {"reassoc"}
+
+
+@njit(fastmath=FASTMATH_PLAIN, cache=True, nogil=True)
 def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
                 intercept_decay, loss_code, eps, penalty, alpha, l1_ratio, average,
                 sched_code, sp, sched_unit, epoch, eta_fixed, wscale_threshold, out):
@@ -299,6 +304,10 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
                 if active[k]:
                     P[k] = beff[k] + row_dot(X, i, Weff[k])
             if multinomial:
+                # class weight of the sample's class (Y is one-hot)
+                c_i = 0.0
+                for k in range(n_out):
+                    c_i += Y[i, k] * cw[k, 0]
                 pmax = P[0]
                 for k in range(1, n_out):
                     if P[k] > pmax:
@@ -314,7 +323,7 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
                 out[0, 2] += s
                 out[0, 0] += lv
                 for k in range(n_out):
-                    d = s * (math.exp(P[k] - lse) - Y[i, k])
+                    d = c_i * s * (math.exp(P[k] - lse) - Y[i, k])
                     if d != 0.0:
                         row_axpy(X, i, d, G[k])
                         G[k, n_features] += d

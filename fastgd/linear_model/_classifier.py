@@ -254,8 +254,8 @@ bn_momentum, bn_eps, restore_best_weights, device
         if multinomial:
             Y = np.zeros((y.shape[0], n_classes), dtype=np.float64)
             Y[np.arange(y.shape[0]), y_idx] = 1.0
-            sw = sw * cw_per_class[y_idx]
-            cw = np.ones((n_classes, 2), dtype=np.float64)
+            # column 0: the weight of each class, applied to the samples of that class
+            cw = np.column_stack([cw_per_class, np.ones(n_classes)])
         elif n_classes == 2:
             Y = np.where(y_idx == 1, 1.0, negative)[:, None]
             cw = np.array([[cw_per_class[1], cw_per_class[0]]], dtype=np.float64)
