@@ -52,7 +52,8 @@ def new_state(n_outputs, n_features, prog, coef_init=None, intercept_init=None):
 def reset_optimizer(state, prog):
     """(Re)initialize the optimizer's state for ``prog``'s optimizer."""
     k, d1 = state["theta"].shape
-    opt_state = np.zeros((k, _r.N_STATE, d1), dtype=np.float64)
+    # only the rows this optimizer uses (plain SGD keeps one unused row)
+    opt_state = np.zeros((k, _r.STATE_ROWS[prog.opt_code], d1), dtype=np.float64)
     if prog.opt_code == _r.OPT_ADAGRAD:
         opt_state[:, 0, :] = prog.opt_hp[3]
     state["opt_state"] = opt_state

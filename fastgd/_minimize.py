@@ -121,7 +121,7 @@ def minimize(grad, x0, *, optimizer="sgd", learning_rate=0.01, n_steps=100,
     cn = 0.0 if clip_norm is None else check_real("minimize", "clip_norm", clip_norm,
                                                   low=0.0, low_open=True)
     n = x.shape[0]
-    state = np.zeros((_r.N_STATE, n), dtype=np.float64)
+    state = np.zeros((_r.STATE_ROWS[opt_code], n), dtype=np.float64)
     if opt_code == _r.OPT_ADAGRAD:
         state[0, :] = hp[3]
     traj = np.empty((n_steps + 1, n), dtype=np.float64)

@@ -160,3 +160,37 @@ def test_bad_schedules_name_the_parameter(data, bad, match):
     X, y = data
     with pytest.raises(ValueError, match=match):
         FastSGDRegressor(learning_rate=bad).fit(X, y)
+
+
+@pytest.mark.parametrize("params, algorithm", [
+    (dict(), "sklearn"),
+    (dict(penalty="l1", average=3), "sklearn"),
+    (dict(optimizer="adam"), "batch"),
+    (dict(clip_norm=1.0), "batch"),
+    (dict(batch_size=4), "batch"),
+    (dict(optimizer=SGD(weight_decay=0.1)), "batch"),
+])
+def test_algorithm_attribute_says_which_path_ran(data, params, algorithm):
+    X, y = data
+    est = FastSGDRegressor(max_iter=2, tol=None, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.algorithm_ == algorithm
+
+
+def test_csr_with_mixed_index_dtypes_shares_values(data):
+    import scipy.sparse as sp
+
+    X, y = data
+    S = sp.csr_matrix(X)
+    S.indices = S.indices.astype(np.int32)
+    S.indptr = S.indptr.astype(np.int64)
+    est = FastSGDRegressor(max_iter=2, tol=None, shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(S, y)
+        ref = FastSGDRegressor(max_iter=2, tol=None, shuffle=False).fit(sp.csr_matrix(X), y)
+    np.testing.assert_array_equal(est.coef_, ref.coef_)
+    X2, _ = est._validate_X_y(S, y, reset=False)
+    assert np.shares_memory(X2.data, S.data)

@@ -233,8 +233,10 @@ OPT_ADADELTA = 4  # hp[0] weight_decay, hp[1] rho, hp[2] eps
 OPT_ADAM = 5  # hp[0] weight_decay, hp[1] beta1, hp[2] beta2, hp[3] eps, hp[4] amsgrad
 OPT_ADAMW = 6  # same layout as OPT_ADAM; weight decay is decoupled
 
-#: rows of optimizer state needed by each code (state has shape (N_STATE, n_params))
+#: rows of optimizer state at most (state has shape (rows, n_params))
 N_STATE = 3
+#: rows of optimizer state each code reads and writes
+STATE_ROWS = (1, 1, 1, 3, 2, 3, 3)
 
 
 def opt_update(code, hp, state, k, lr, theta, g, n_params, n_decay):

@@ -87,9 +87,9 @@ class BaseFastSGD(BaseEstimator):
                     "MaxAbsScaler) or pass a dense array."
                 )
             if X.indices.dtype != X.indptr.dtype:
-                X = X.copy()
-                X.indices = X.indices.astype(np.int64)
-                X.indptr = X.indptr.astype(np.int64)
+                # one index dtype for the kernels; the values are shared, not copied
+                X = sp.csr_matrix((X.data, X.indices.astype(np.int64),
+                                   X.indptr.astype(np.int64)), shape=X.shape, copy=False)
         elif not (X.flags.c_contiguous or X.flags.f_contiguous):
             # a strided view: one copy, the kernels need unit stride in one direction
             X = np.ascontiguousarray(X)
@@ -228,6 +228,7 @@ class BaseFastSGD(BaseEstimator):
         elif hasattr(self, "validation_scores_"):
             del self.validation_scores_
         self.optimizer_state_ = self._export_optimizer_state(state)
+        self.algorithm_ = "sklearn" if prog.plain else "batch"
         if prog.batch_norm:
             self.bn_running_mean_ = state["bn_mean"].copy()
             self.bn_running_var_ = state["bn_var"].copy()
@@ -251,6 +252,7 @@ class BaseFastSGD(BaseEstimator):
             5: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
             6: ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
         }[code]
+        names = names[: s.shape[1]]
         squeeze = s.shape[0] == 1
         step = state["step"]
         out = {"step": int(step[0]) if squeeze else step.copy()}

@@ -69,8 +69,9 @@ bn_momentum, bn_eps, restore_best_weights, device
     intercept_ : ndarray of shape (1,) or (n_classes,)
     n_iter_ : int
         Epochs run (the maximum over the one-vs-rest problems).
-    t_, loss_curve_, validation_scores_, lr_curve_, grad_norm_curve_, optimizer_state_
-        As in :class:`FastSGDRegressor` (``loss_curve_`` sums the one-vs-rest losses).
+    t_, loss_curve_, validation_scores_, lr_curve_, grad_norm_curve_, optimizer_state_, algorithm_
+        As in :class:`FastSGDRegressor` (``loss_curve_`` sums the one-vs-rest losses;
+        with sparse input every mode but ``algorithm_ == "sklearn"`` makes dense updates).
 
     Examples
     --------

@@ -82,6 +82,12 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     optimizer : str or fastgd.optim.Optimizer, default="sgd"
         ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adagrad"``, ``"rmsprop"``,
         ``"adadelta"``, ``"adam"``, ``"adamw"`` or an instance from :mod:`fastgd.optim`.
+        With sparse ``X``, scikit-learn's per-sample algorithm (``batch_size=1``,
+        ``"sgd"``, no clipping) costs O(nnz of the row) per step; every other mode makes
+        **dense updates**: each step updates every coefficient and decays every
+        optimizer buffer, exactly as with the same data dense (unlike the lazy updates
+        of ``torch.optim.SparseAdam``), at O(n_features) per step. ``algorithm_`` says
+        which one ran.
     clip_norm : float or None, default=None
         Clip the global L2 norm of each batch gradient (``clip_grad_norm_``).
     clip_value : float or None, default=None
@@ -115,6 +121,9 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         Mean pre-clip gradient norm of each epoch.
     optimizer_state_ : dict
         Copy of the optimizer's state (``step`` and the ``torch.optim``-named buffers).
+    algorithm_ : {"sklearn", "batch"}
+        ``"sklearn"``: scikit-learn's per-sample algorithm ran (lazy, O(nnz) per step on
+        sparse input); ``"batch"``: gradient steps with the optimizer (dense updates).
     bn_running_mean_, bn_running_var_ : ndarray of shape (n_features,)
         Running statistics (``batch_norm=True``).
     n_features_in_ : int
