@@ -112,13 +112,11 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
         for k in range(n_out):
             if not active[k]:
                 continue
-            w = W[k]
-            sc = SC[k]
             t = T[k]
-            wscale = sc[S_WSCALE]
-            dot, xsq = row_dot_sq(X, i, w)
+            wscale = SC[k, S_WSCALE]
+            dot, xsq = row_dot_sq(X, i, W, k)
             dot *= wscale
-            p = dot + sc[S_INTERCEPT]
+            p = dot + SC[k, S_INTERCEPT]
             if eta_fixed[k] > 0.0:
                 eta = eta_fixed[k]
             elif sched_unit == _r.UNIT_EPOCH:
@@ -131,9 +129,9 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
             lv = loss_value(loss_code, p, yi, eps)
             obj = lv
             if penalty != PEN_NONE:
-                nrm = math.sqrt(sc[S_SQNORM])
+                nrm = math.sqrt(SC[k, S_SQNORM])
                 obj += alpha * ((1.0 - l1_ratio) * 0.5 * nrm * nrm
-                                + l1_ratio * sc[S_L1NORM])
+                                + l1_ratio * SC[k, S_L1NORM])
             out[k, 0] += obj
             out[k, 1] += s * lv
             out[k, 2] += s
@@ -141,7 +139,7 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
             dloss = clip_dloss(loss_dloss(loss_code, p, yi, eps))
             # pre-clip gradient norm of the loss + L2 part (what a clip would see)
             cg = class_weight * s * dloss
-            g2 = cg * cg * (xsq + fi) + 2.0 * cg * l2c * dot + l2c * l2c * sc[S_SQNORM]
+            g2 = cg * cg * (xsq + fi) + 2.0 * cg * l2c * dot + l2c * l2c * SC[k, S_SQNORM]
             out[k, 3] += math.sqrt(g2) if g2 > 0.0 else 0.0
             update = -eta * dloss
             update *= class_weight * s
@@ -149,30 +147,30 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
                 f = 1.0 - ((1.0 - l1_ratio) * eta * alpha)
                 if f < 0.0:
                     f = 0.0
-                sc[S_WSCALE] *= f
-                sc[S_SQNORM] *= f * f
-                sc[S_L1NORM] *= abs(f)
-                if sc[S_WSCALE] < wscale_threshold:
-                    _reset_wscale(w, AW[k], sc)
-            wscale = sc[S_WSCALE]
+                SC[k, S_WSCALE] *= f
+                SC[k, S_SQNORM] *= f * f
+                SC[k, S_L1NORM] *= abs(f)
+                if SC[k, S_WSCALE] < wscale_threshold:
+                    _reset_wscale(W[k], AW[k], SC[k])
+            wscale = SC[k, S_WSCALE]
             if update != 0.0:
-                l2acc, l1acc = row_add_norms(X, i, update / wscale, w)
-                sc[S_SQNORM] = l2acc * (wscale * wscale)
-                sc[S_L1NORM] = l1acc * wscale
+                l2acc, l1acc = row_add_norms(X, i, update / wscale, W, k)
+                SC[k, S_SQNORM] = l2acc * (wscale * wscale)
+                SC[k, S_L1NORM] = l1acc * wscale
             if fit_intercept:
                 if update != 0.0:
-                    sc[S_INTERCEPT] += update * intercept_decay
+                    SC[k, S_INTERCEPT] += update * intercept_decay
             if averaging and average <= t:
                 num_iter = t - average + 1.0
                 mu = 1.0 / num_iter
-                row_axpy(X, i, sc[S_AVG_A] * (-update / wscale), AW[k])
+                row_axpy(X, i, SC[k, S_AVG_A] * (-update / wscale), AW, k)
                 if num_iter > 1.0:
-                    sc[S_AVG_B] /= (1.0 - mu)
-                sc[S_AVG_A] += mu * sc[S_AVG_B] * wscale
-                sc[S_AVG_INTERCEPT] += (sc[S_INTERCEPT] - sc[S_AVG_INTERCEPT]) / num_iter
+                    SC[k, S_AVG_B] /= (1.0 - mu)
+                SC[k, S_AVG_A] += mu * SC[k, S_AVG_B] * wscale
+                SC[k, S_AVG_INTERCEPT] += (SC[k, S_INTERCEPT] - SC[k, S_AVG_INTERCEPT]) / num_iter
             if l1_on:
-                sc[S_U] += l1_ratio * eta * alpha
-                row_l1_truncate(X, i, w, Q[k], sc[S_U], wscale)
+                SC[k, S_U] += l1_ratio * eta * alpha
+                row_l1_truncate(X, i, W, Q, k, SC[k, S_U], wscale)
             T[k] = t + 1.0
             out[k, 5] += 1.0
 
@@ -302,7 +300,7 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
             s = sw[i]
             for k in range(n_out):
                 if active[k]:
-                    P[k] = beff[k] + row_dot(X, i, Weff[k])
+                    P[k] = beff[k] + row_dot(X, i, Weff, k)
             if multinomial:
                 # class weight of the sample's class (Y is one-hot)
                 c_i = 0.0
@@ -325,7 +323,7 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
                 for k in range(n_out):
                     d = c_i * s * (math.exp(P[k] - lse) - Y[i, k])
                     if d != 0.0:
-                        row_axpy(X, i, d, G[k])
+                        row_axpy(X, i, d, G, k)
                         G[k, n_features] += d
             else:
                 for k in range(n_out):
@@ -339,7 +337,7 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
                     class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
                     d = class_weight * s * clip_dloss(loss_dloss(loss_code, P[k], yi, eps))
                     if d != 0.0:
-                        row_axpy(X, i, d, G[k])
+                        row_axpy(X, i, d, G, k)
                         G[k, n_features] += d
         inv_m = 1.0 / m
         sq_total = 0.0
