@@ -10,6 +10,7 @@ outputs form one model and stop together.
 """
 
 import math
+import time
 import warnings
 
 import numpy as np
@@ -133,6 +134,8 @@ class History:
         self.norm_sum = []  # sum of pre-clip norms over the epoch's updates
         self.n_updates = []
         self.val = []
+        self.time = []  # seconds since the start of the fit call, at each epoch's end
+        self.samples = []  # training rows visited since the start of the call
 
     @property
     def grad_norm(self):
@@ -204,6 +207,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     no_improve = np.zeros(n_out, dtype=np.int64)
     best_snapshot = None
     epoch_run = 0
+    t_start = time.perf_counter()
     for epoch in range(max_epochs):
         epoch_run = epoch + 1
         order = rng.permutation(train_idx) if shuffle else train_idx
@@ -240,6 +244,8 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             raise ValueError(OVERFLOW_MESSAGE.format(epoch=epoch + 1))
 
         wsum = out[rows, 2].sum() / max(len(rows), 1)
+        hist.time.append(time.perf_counter() - t_start)
+        hist.samples.append(float(n_train * (epoch + 1)))
         hist.loss.append(float(out[rows, 1].sum() / wsum) if wsum > 0 else 0.0)
         hist.lr.append(float(out[rows[0], 4]) if len(rows) else 0.0)
         hist.norm_sum.append(float(out[rows, 3].sum()))

@@ -223,6 +223,8 @@ class BaseFastSGD(BaseEstimator):
         self.loss_curve_ = hist.loss
         self.lr_curve_ = hist.lr
         self.grad_norm_curve_ = hist.grad_norm
+        self.time_curve_ = hist.time
+        self.samples_seen_curve_ = hist.samples
         if make_score is not None:
             self.validation_scores_ = hist.val
         elif hasattr(self, "validation_scores_"):

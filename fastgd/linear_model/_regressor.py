@@ -119,6 +119,10 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         Learning rate of the first update of each epoch.
     grad_norm_curve_ : list of float
         Mean pre-clip gradient norm of each epoch.
+    time_curve_ : list of float
+        Wall time (s) from the start of the call to the end of each epoch.
+    samples_seen_curve_ : list of float
+        Training rows visited from the start of the call to the end of each epoch.
     optimizer_state_ : dict
         Copy of the optimizer's state (``step`` and the ``torch.optim``-named buffers).
     algorithm_ : {"sklearn", "batch"}
