@@ -136,6 +136,7 @@ class History:
         self.val = []
         self.time = []  # seconds since the start of the fit call, at each epoch's end
         self.samples = []  # training rows visited since the start of the call
+        self.converged = False
 
     @property
     def grad_norm(self):
@@ -143,12 +144,14 @@ class History:
 
 
 def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_change,
-        shuffle, rng, score=None, restore_best=False, verbose=0):
+        shuffle, rng, score=None, restore_best=False, epoch_hook=None):
     """Train for up to ``max_epochs`` epochs; return ``(n_epochs_run, History)``.
 
     ``X`` is a dense array or a CSR tuple, ``Y`` the (n, K) targets, ``cw`` the (K, 2)
     positive/negative class weights. ``score`` is ``None`` or a callable
     ``score(coef, intercept) -> (K,) scores`` on held-out data (early stopping).
+    ``epoch_hook(epoch, hist, state)`` runs after every epoch (callbacks, progress
+    display); training stops when it returns True.
     Raises the scikit-learn overflow ``ValueError`` if parameters become non-finite.
     """
     n_out, d1 = state["theta"].shape
@@ -271,17 +274,18 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         no_improve = np.where(worse & active, no_improve + 1, 0)
         if restore_best and improved[active].any():
             best_snapshot = _snapshot(state, best_snapshot, improved & active)
-        if verbose:
-            _print_epoch(epoch, hist, state, prog, score is not None)
         for k in np.flatnonzero(active & (no_improve >= n_iter_no_change)):
             if prog.adaptive and state["eta"][k] > 1e-6:
                 state["eta"][k] = state["eta"][k] / 5.0
                 no_improve[k] = 0
             else:
                 active[k] = False
-        if not active.any():
-            if verbose:
-                print(f"Convergence after {epoch + 1} epochs.")
+        if prog.plain:
+            state["theta"][:, :d] = W  # the live weights, for the hook's views
+            state["avg"][:, :d] = AW
+        stop = epoch_hook is not None and bool(epoch_hook(epoch, hist, state))
+        if stop or not active.any():
+            hist.converged = not active.any()
             break
     if prog.plain:
         # the scaled arrays are the live ones: copy them into the state's theta/avg
@@ -302,7 +306,8 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
     """
     n_out = state["theta"].shape[0]
     n_groups = min(max(int(n_jobs), 1), n_out)
-    if n_groups == 1 or prog.multinomial or prog.batch_norm or kwargs.get("score"):
+    if (n_groups == 1 or prog.multinomial or prog.batch_norm or kwargs.get("score")
+            or kwargs.get("epoch_hook")):
         n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng, **kwargs)
         return n_iter, hist, rng
     from joblib import Parallel, delayed
@@ -389,15 +394,16 @@ def _restore(state, snap):
     state["scaled"] = False
 
 
-def _print_epoch(epoch, hist, state, prog, early):
-    w, b = visible_params(_live_view(state), prog)
+def epoch_line(epoch, hist, state, prog, early):
+    """scikit-learn-style report of one epoch (``verbose >= 2``)."""
+    w, b = visible_params(state, prog)
     msg = (f"-- Epoch {epoch + 1}\nNorm: {np.linalg.norm(w):.2f}, NNZs: "
            f"{int(np.count_nonzero(w))}, Bias: {float(np.mean(b)):.6f}, "
            f"T: {int(state['updates'].max())}, Avg. loss: {hist.loss[-1]:.6f}, "
            f"lr: {hist.lr[-1]:.3g}")
     if early:
-        msg += f", Validation score: {np.mean(hist.val[-1]):.6f}"
-    print(msg)
+        msg += f", Validation score: {hist.val[-1]:.6f}"
+    return msg
 
 
 def warn_if_not_converged(n_iter, max_iter, tol):

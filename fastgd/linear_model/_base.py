@@ -1,10 +1,11 @@
 """Shared machinery of the fastgd estimators: parameters, validation, fit plumbing."""
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
@@ -12,6 +13,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .. import _engine
 from .._program import lower
+from ..callbacks import EpochInfo, as_callbacks
 from ..optim import OPTIMIZER_NAMES, Optimizer
 from ..schedules import Schedule
 
@@ -23,6 +25,77 @@ def kernel_input(X):
     if sp.issparse(X):
         return (X.data, X.indices, X.indptr)
     return X
+
+
+class _EpochHook:
+    """Runs at the end of every epoch: builds the EpochInfo, calls the callbacks,
+    moves the progress bar (``verbose=1``) or prints a line (``verbose >= 2``)."""
+
+    def __init__(self, est, callbacks, prog, rng, dtype, max_epochs, validation, verbose):
+        self.est = est
+        self.callbacks = callbacks
+        self.prog = prog
+        self.rng = rng
+        self.dtype = dtype
+        self.validation = validation
+        self.verbose = verbose
+        self.bar = None
+        if verbose == 1:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=max_epochs, desc=type(est).__name__, unit="epoch",
+                            leave=True)
+
+    def __call__(self, epoch, hist, state):
+        stop = False
+        if self.callbacks:
+            coef, intercept = _engine.visible_params(state, self.prog)
+            coef = coef.astype(self.dtype)
+            intercept = intercept.astype(self.dtype)
+            if getattr(self.est, "_y_ndim", 2) == 1:
+                coef = coef[0]
+            coef.setflags(write=False)
+            intercept.setflags(write=False)
+            info = EpochInfo(
+                epoch=epoch + 1, loss=hist.loss[-1],
+                val_score=hist.val[-1] if hist.val else None, lr=hist.lr[-1],
+                grad_norm=hist.grad_norm[-1], elapsed=hist.time[-1], coef=coef,
+                intercept=intercept, estimator=self.est,
+                snapshot=lambda: self._snapshot(epoch, hist, state),
+            )
+            for cb in self.callbacks:
+                if cb(info):
+                    stop = True
+        if self.bar is not None:
+            post = {"loss": f"{hist.loss[-1]:.4g}", "lr": f"{hist.lr[-1]:.3g}"}
+            if hist.val:
+                post["val"] = f"{hist.val[-1]:.4f}"
+            self.bar.set_postfix(post, refresh=False)
+            self.bar.update(1)
+        elif self.verbose >= 2:
+            print(_engine.epoch_line(epoch, hist, state, self.prog, self.validation))
+        return stop
+
+    def _snapshot(self, epoch, hist, state):
+        # without callbacks: they may hold unpicklable code, and the copy is for
+        # resuming (set them again on it if needed)
+        snap = clone(self.est)
+        snap.set_params(callbacks=None)
+        for key, value in vars(self.est).items():
+            if key.endswith("_") and not key.startswith("__"):
+                setattr(snap, key, copy.deepcopy(value))
+        for key in ("_y_ndim",):
+            if hasattr(self.est, key):
+                setattr(snap, key, getattr(self.est, key))
+        live = copy.deepcopy(state)
+        live["rng"] = self.rng.bit_generator.state
+        snap._set_fitted(live, self.prog, copy.deepcopy(hist), epoch + 1, self.dtype,
+                         self.validation)
+        return snap
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
 
 
 class BaseFastSGD(BaseEstimator):
@@ -59,6 +132,7 @@ class BaseFastSGD(BaseEstimator):
         "bn_eps": [Interval(Real, 0, None, closed="neither")],
         "restore_best_weights": ["boolean"],
         "device": [StrOptions({"cpu", "cuda"})],
+        "callbacks": [list, tuple, callable, None],
     }
 
     # ------------------------------------------------------------ validation
@@ -205,28 +279,46 @@ class BaseFastSGD(BaseEstimator):
             rng = np.random.default_rng(seed)
         from joblib import effective_n_jobs
 
-        n_iter, hist, rng = _engine.run_parallel(
-            state, prog, kernel_input(X), Y, sw, cw, train_idx,
-            n_jobs=effective_n_jobs(n_jobs), rng=rng,
-            max_epochs=max_epochs, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            shuffle=self.shuffle, score=make_score,
-            restore_best=self.restore_best_weights, verbose=self.verbose,
-        )
+        callbacks = as_callbacks(self.callbacks)
+        hook = self._epoch_hook(callbacks, prog, rng, X.dtype, max_epochs,
+                                make_score is not None)
+        for cb in callbacks:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self)
+        try:
+            n_iter, hist, rng = _engine.run_parallel(
+                state, prog, kernel_input(X), Y, sw, cw, train_idx,
+                n_jobs=effective_n_jobs(n_jobs), rng=rng,
+                max_epochs=max_epochs, tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change, shuffle=self.shuffle,
+                score=make_score, restore_best=self.restore_best_weights,
+                epoch_hook=hook,
+            )
+        finally:
+            if hook is not None:
+                hook.close()
         state["rng"] = rng.bit_generator.state
+        self._set_fitted(state, prog, hist, n_iter, X.dtype, make_score is not None)
+        for cb in callbacks:
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self)
+        return self
+
+    def _set_fitted(self, state, prog, hist, n_iter, dtype, validation):
+        """Set the fitted attributes from a training state and its history."""
         self._state = state
         coef, intercept = _engine.visible_params(state, prog)
-        dtype = X.dtype
         self.coef_ = coef.astype(dtype)
         self.intercept_ = intercept.astype(dtype)
         self.n_iter_ = n_iter
         self.t_ = float(state["updates"].max()) + 1.0
-        self.loss_curve_ = hist.loss
-        self.lr_curve_ = hist.lr
+        self.loss_curve_ = list(hist.loss)
+        self.lr_curve_ = list(hist.lr)
         self.grad_norm_curve_ = hist.grad_norm
-        self.time_curve_ = hist.time
-        self.samples_seen_curve_ = hist.samples
-        if make_score is not None:
-            self.validation_scores_ = hist.val
+        self.time_curve_ = list(hist.time)
+        self.samples_seen_curve_ = list(hist.samples)
+        if validation:
+            self.validation_scores_ = list(hist.val)
         elif hasattr(self, "validation_scores_"):
             del self.validation_scores_
         self.optimizer_state_ = self._export_optimizer_state(state)
@@ -234,7 +326,22 @@ class BaseFastSGD(BaseEstimator):
         if prog.batch_norm:
             self.bn_running_mean_ = state["bn_mean"].copy()
             self.bn_running_var_ = state["bn_var"].copy()
-        return self
+        else:
+            for name in ("bn_running_mean_", "bn_running_var_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+        self._finish_fitted()
+
+    def _finish_fitted(self):
+        """Estimator-specific shaping of the fitted attributes (see subclasses)."""
+
+    def _epoch_hook(self, callbacks, prog, rng, dtype, max_epochs, validation):
+        """The engine's per-epoch hook: callbacks, progress bar, per-epoch lines."""
+        verbose = int(self.verbose)
+        if not callbacks and verbose <= 0:
+            return None
+        return _EpochHook(self, callbacks, prog, rng, dtype, max_epochs, validation,
+                          verbose)
 
     @staticmethod
     def _export_optimizer_state(state):

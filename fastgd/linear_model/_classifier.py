@@ -51,7 +51,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
     penalty, alpha, l1_ratio, fit_intercept, max_iter, tol, shuffle, verbose, epsilon, \
 random_state, eta0, power_t, early_stopping, validation_fraction, n_iter_no_change, \
 warm_start, average, batch_size, optimizer, clip_norm, clip_value, batch_norm, \
-bn_momentum, bn_eps, restore_best_weights, device
+bn_momentum, bn_eps, restore_best_weights, callbacks, device
         As in :class:`FastSGDRegressor` (early stopping splits with
         ``StratifiedShuffleSplit`` and scores accuracy, as scikit-learn).
     n_jobs : int or None, default=None
@@ -128,6 +128,7 @@ bn_momentum, bn_eps, restore_best_weights, device
         bn_eps=1e-5,
         restore_best_weights=False,
         multi_class="ovr",
+        callbacks=None,
         device="cpu",
     ):
         self.loss = loss
@@ -160,6 +161,7 @@ bn_momentum, bn_eps, restore_best_weights, device
         self.bn_eps = bn_eps
         self.restore_best_weights = restore_best_weights
         self.multi_class = multi_class
+        self.callbacks = callbacks
         self.device = device
 
     # ----------------------------------------------------------------- fitting

@@ -50,7 +50,9 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     shuffle : bool, default=True
         Shuffle the training rows each epoch.
     verbose : int, default=0
-        Print one line per epoch when > 0.
+        1: a progress bar over epochs (tqdm) showing the loss, learning rate and
+        validation score; 2 or more: one line per epoch, as scikit-learn. Updated
+        between epochs, never inside the compiled loop.
     epsilon : float, default=0.1
         For the ``huber`` and epsilon-insensitive losses.
     random_state : int, RandomState instance or None, default=None
@@ -100,6 +102,11 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     restore_best_weights : bool, default=False
         At the end, go back to the parameters of the best epoch (best validation score
         with early stopping, otherwise best training objective).
+    callbacks : list of callables or None, default=None
+        Called at the end of every epoch with a :class:`fastgd.callbacks.EpochInfo`
+        (epoch, losses, learning rate, read-only weights); one returning ``True`` stops
+        training. See :mod:`fastgd.callbacks` (``EarlyStopping``, ``History``,
+        ``Checkpoint``).
     device : {"cpu", "cuda"}, default="cpu"
         Only ``"cpu"`` is available in this version.
 
@@ -181,6 +188,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         bn_momentum=0.1,
         bn_eps=1e-5,
         restore_best_weights=False,
+        callbacks=None,
         device="cpu",
     ):
         self.loss = loss
@@ -210,6 +218,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         self.bn_momentum = bn_momentum
         self.bn_eps = bn_eps
         self.restore_best_weights = restore_best_weights
+        self.callbacks = callbacks
         self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -287,9 +296,11 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
         cw = np.ones((Y.shape[1], 2), dtype=np.float64)
         self._train(X, Y, sw, cw, train_idx=train_idx, make_score=make_score, **kwargs)
+        return self
+
+    def _finish_fitted(self):
         if self._y_ndim == 1:
             self.coef_ = self.coef_[0]
-        return self
 
     def predict(self, X):
         """Predict ``X @ coef_.T + intercept_``.
