@@ -1,11 +1,357 @@
-"""The ``fastgd`` command."""
+"""The ``fastgd`` command: ``fastgd fit``, ``fastgd predict`` and ``fastgd demo``.
+
+``fastgd fit DATA.csv --target COL --out model.joblib`` trains a
+:class:`~fastgd.FastSGDRegressor` or :class:`~fastgd.FastSGDClassifier` (behind a
+``StandardScaler`` in a scikit-learn ``Pipeline``) on the numeric columns of a CSV file
+and saves it with joblib; ``fastgd predict model.joblib DATA.csv`` applies it;
+``fastgd demo`` trains in several modes on bundled data, prints a comparison table and
+draws figures. Input errors exit with status 2 and a one-line message on stderr.
+"""
 
 import argparse
+import math
+import os
 import sys
 import time
 import warnings
 
+from . import __version__
+from ._program import LOSSES
+from .optim import OPTIMIZER_NAMES
 
+#: ``--task auto``: a numeric target holding only whole numbers is a class label when it
+#: has at most this many distinct values.
+AUTO_MAX_CLASSES = 20
+
+REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive",
+                     "squared_epsilon_insensitive")
+LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive", "cosine")
+PENALTIES = ("l2", "l1", "elasticnet", "none")
+MODEL_FORMAT = "fastgd-cli-model/1"
+
+
+class CLIError(Exception):
+    """A user error: reported as one line on stderr, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line (status 2, no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+# --------------------------------------------------------------------------- helpers
+def _pandas():
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is installed with fastgd[dev]
+        raise CLIError("reading CSV files needs pandas: pip install pandas") from None
+    return pd
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_csv(path):
+    pd = _pandas()
+    if not os.path.exists(path):
+        raise CLIError(f"no such file: {path}")
+    if os.path.isdir(path):
+        raise CLIError(f"{path} is a directory, not a CSV file")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise CLIError(f"{path} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        raise CLIError(f"cannot read {path} as CSV: {_first_line(exc)}") from None
+    if df.shape[0] == 0:
+        raise CLIError(f"{path} has a header but no data rows")
+    return df
+
+
+def _names(cols, limit=10):
+    cols = [str(c) for c in cols]
+    shown = ", ".join(repr(c) for c in cols[:limit])
+    return shown + (f", ... ({len(cols)} in all)" if len(cols) > limit else "")
+
+
+def _feature_matrix(df, features, path):
+    """The feature columns as a float64 array; one-line errors for unusable columns."""
+    import numpy as np
+    from pandas.api.types import is_numeric_dtype
+
+    missing = [c for c in features if c not in df.columns]
+    if missing:
+        raise CLIError(f"{path} has no column(s) {_names(missing)} "
+                       f"(its columns: {_names(df.columns)})")
+    bad = [c for c in features if not is_numeric_dtype(df[c])]
+    if bad:
+        raise CLIError(f"feature column(s) {_names(bad)} in {path} are not numeric")
+    X = df[features].to_numpy(dtype=np.float64)
+    not_finite = [c for c, ok in zip(features, np.isfinite(X).all(axis=0)) if not ok]
+    if not_finite:
+        raise CLIError(f"feature column(s) {_names(not_finite)} in {path} have missing "
+                       "or infinite values; fill or drop them first")
+    return X
+
+
+# ------------------------------------------------------------------------------- fit
+def _infer_task(y):
+    """``--task auto``: see the rule in ``fastgd fit --help``."""
+    import numpy as np
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    if is_bool_dtype(y) or not is_numeric_dtype(y):
+        return "classification"
+    values = y.to_numpy(dtype=np.float64)
+    whole = bool(np.all(values == np.round(values)))
+    if whole and y.nunique() <= AUTO_MAX_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _target(df, target, task, path):
+    """``(y, task)``: the target column as labels or floats, and the resolved task."""
+    import numpy as np
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    if target not in df.columns:
+        raise CLIError(f"{path} has no column {target!r} (its columns: {_names(df.columns)})")
+    col = df[target]
+    n_missing = int(col.isna().sum())
+    if n_missing:
+        raise CLIError(f"target column {target!r} has {n_missing} missing value(s)")
+    if task == "auto":
+        task = _infer_task(col)
+    numeric = is_numeric_dtype(col) and not is_bool_dtype(col)
+    if task == "regression":
+        if not numeric:
+            raise CLIError(f"target column {target!r} is not numeric: it cannot be a "
+                           "regression target (use --task classification)")
+        y = col.to_numpy(dtype=np.float64)
+        if not np.isfinite(y).all():
+            raise CLIError(f"target column {target!r} has infinite values")
+        return y, task
+    # classification: whole numbers become integer labels, text stays text
+    if numeric:
+        values = col.to_numpy(dtype=np.float64)
+        if not (np.isfinite(values).all() and np.all(values == np.round(values))):
+            raise CLIError(f"target column {target!r} has non-integer numbers: it cannot "
+                           "be a class label (use --task regression)")
+        y = values.astype(np.int64)
+    elif is_bool_dtype(col):
+        y = col.to_numpy(dtype=bool)
+    else:
+        y = col.astype(str).to_numpy()
+    if len(np.unique(y)) < 2:
+        raise CLIError(f"target column {target!r} has a single class: nothing to classify")
+    return y, task
+
+
+def _batch_size(text):
+    if text == "full":
+        return "full"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid batch size {text!r}: a positive integer or 'full'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid batch size {text!r}: must be >= 1")
+    return value
+
+
+def _number(kind, low, low_open):
+    """argparse type: an int or float with a lower bound."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {'integer' if kind is int else 'number'}: {text!r}") from None
+        if math.isnan(value) or (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(
+                f"invalid value {text!r}: must be {'>' if low_open else '>='} {low}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _make_estimator(args, task):
+    from . import FastSGDClassifier, FastSGDRegressor
+    from .schedules import Cosine
+
+    if task == "regression" and args.loss is not None and args.loss not in REGRESSION_LOSSES:
+        raise CLIError(f"--loss {args.loss} is a classification loss; a regression takes "
+                       f"one of {', '.join(REGRESSION_LOSSES)}")
+    if task == "regression" and args.multi_class is not None:
+        raise CLIError("--multi-class applies to classification only")
+    cls = FastSGDRegressor if task == "regression" else FastSGDClassifier
+    options = {
+        "loss": args.loss, "optimizer": args.optimizer, "batch_size": args.batch_size,
+        "eta0": args.eta0, "max_iter": args.max_iter, "alpha": args.alpha,
+        "clip_norm": args.clip_norm, "multi_class": args.multi_class,
+    }
+    params = {k: v for k, v in options.items() if v is not None}
+    if args.penalty is not None:
+        params["penalty"] = None if args.penalty == "none" else args.penalty
+    if args.tol is not None:
+        params["tol"] = None if args.tol == "none" else float(args.tol)
+    if args.batch_norm:
+        params["batch_norm"] = True
+    if args.early_stopping:
+        params["early_stopping"] = True
+    params["random_state"] = args.random_state
+    est = cls(**params)
+    if args.learning_rate == "cosine":
+        est.set_params(learning_rate=Cosine(T_max=est.max_iter))
+    elif args.learning_rate is not None:
+        est.set_params(learning_rate=args.learning_rate)
+    return est
+
+
+def _tol(text):
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid tolerance {text!r}: a number >= 0 "
+                                         "or 'none'") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"invalid tolerance {text!r}: must be >= 0")
+    return value
+
+
+def fit(args):
+    """Train on a CSV file and save the fitted pipeline with joblib."""
+    import joblib
+    import numpy as np
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    df = _read_csv(args.data)
+    y, task = _target(df, args.target, args.task, args.data)
+    if args.features:
+        features = [c.strip() for item in args.features for c in item.split(",") if c.strip()]
+        if args.target in features:
+            raise CLIError(f"the target {args.target!r} cannot also be a feature")
+        if len(set(features)) != len(features):
+            raise CLIError("--features lists a column twice")
+    else:
+        from pandas.api.types import is_numeric_dtype
+
+        others = [c for c in df.columns if c != args.target]
+        text = [c for c in others if not is_numeric_dtype(df[c])]
+        if text:
+            raise CLIError(f"non-numeric column(s) {_names(text)} in {args.data}: encode "
+                           "them as numbers or choose the feature columns with --features")
+        features = others
+    if not features:
+        raise CLIError(f"{args.data} has no feature columns besides the target")
+    X = _feature_matrix(df, features, args.data)
+    est = _make_estimator(args, task)
+    steps = ([("scale", StandardScaler())] if args.scale else []) + [("model", est)]
+    pipe = Pipeline(steps)
+
+    not_converged = False
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            if args.progress:
+                est.set_params(verbose=1)  # the estimator's own tqdm bar over epochs
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                pipe.fit(X, y)
+            if args.progress:
+                est.set_params(verbose=0)  # the saved model is quiet
+            not_converged = any(issubclass(w.category, ConvergenceWarning)
+                                for w in caught)
+    except ValueError as exc:  # invalid option combination, divergence, bad labels
+        raise CLIError(_first_line(exc)) from None
+    score = pipe.score(X, y)
+
+    bundle = {
+        "format": MODEL_FORMAT,
+        "pipeline": pipe,
+        "features": list(map(str, features)),
+        "target": str(args.target),
+        "task": task,
+        "classes": list(est.classes_) if task == "classification" else None,
+        "fastgd_version": __version__,
+    }
+    try:
+        joblib.dump(bundle, args.out)
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    metric = "R^2" if task == "regression" else "accuracy"
+    score = f"{score:.4f}" if abs(score) < 1e4 else f"{score:.3g}"  # diverged: -1e+40
+    note = " (not converged: raise --max-iter)" if not_converged else ""
+    print(f"{task} ({type(est).__name__}, {len(features)} features, {X.shape[0]} rows): "
+          f"n_iter={est.n_iter_}{note}, training {metric}={score}; saved {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- predict
+def _load_model(path):
+    import joblib
+
+    if not os.path.exists(path):
+        raise CLIError(f"no such file: {path}")
+    try:
+        bundle = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - unpickling a foreign file fails in many ways
+        raise CLIError(f"cannot load {path}: not a model saved by 'fastgd fit' "
+                       f"({_first_line(exc)})") from None
+    if not (isinstance(bundle, dict) and bundle.get("format") == MODEL_FORMAT):
+        raise CLIError(f"{path} is not a model saved by 'fastgd fit'")
+    return bundle
+
+
+def predict(args):
+    """Predict with a model saved by ``fastgd fit``; write a CSV."""
+    pd = _pandas()
+
+    bundle = _load_model(args.model)
+    df = _read_csv(args.data)
+    features = bundle["features"]
+    missing = [c for c in features if c not in df.columns]
+    if missing:
+        raise CLIError(f"{args.data} lacks the feature column(s) {_names(missing)} "
+                       "the model was trained on")
+    X = _feature_matrix(df, features, args.data)
+    pipe = bundle["pipeline"]
+    out = pd.DataFrame({bundle["target"]: pipe.predict(X)})
+    if args.proba:
+        if bundle["task"] != "classification":
+            raise CLIError("--proba needs a classification model; this one is a regression")
+        if not hasattr(pipe, "predict_proba"):
+            loss = pipe[-1].loss
+            raise CLIError(f"--proba needs a model trained with --loss log_loss or "
+                           f"modified_huber; this one used {loss}")
+        proba = pipe.predict_proba(X)
+        for k, cls in enumerate(pipe[-1].classes_):
+            out[f"proba_{cls}"] = proba[:, k]
+    if args.out is None:
+        try:
+            out.to_csv(sys.stdout, index=False)
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. piped into head
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    try:
+        out.to_csv(args.out, index=False)
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    print(f"wrote {len(out)} predictions to {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ demo
 def _demo_data():
     """Two regression problems shipped with scikit-learn or generated: no download."""
     from sklearn.datasets import load_diabetes, make_regression
@@ -75,11 +421,134 @@ def _classifier_modes():
     ]
 
 
+def _ravine_results():
+    """Gradient descent and momentum on f(x) = 0.1 x1² + 2 x2² from (-5, -2)."""
+    import numpy as np
+
+    from . import minimize
+
+    def grad(x):  # a plain callable: 20 interpreted steps cost less than compiling
+        return np.array([0.2 * x[0], 4.0 * x[1]])
+
+    def f(x):
+        return 0.1 * x[0] ** 2 + 2.0 * x[1] ** 2
+
+    results = {
+        name: minimize(grad, [-5.0, -2.0], optimizer=opt, learning_rate=0.4, n_steps=20)
+        for name, opt in (("gradient descent", "sgd"), ("momentum", "momentum"))
+    }
+    return f, results
+
+
+def _demo_figures(out_dir, fits):
+    """Draw the demo's figures with :mod:`fastgd.plot` into ``out_dir``.
+
+    Returns the list of files written and the list of ``(name, error)`` failures.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.datasets import make_regression
+
+    from . import FastSGDRegressor, plot
+    from .schedules import Cosine, InverseScaling, OneCycle, Step, Warmup
+
+    def loss_curves():
+        by_data = {}
+        for data_name, mode_name, est in fits:
+            if hasattr(est, "loss_curve_"):  # scikit-learn's estimators keep no curve
+                by_data.setdefault(data_name, []).append(
+                    (mode_name.removeprefix("fastgd "), est))
+        fig, axes = plt.subplots(2, 2, figsize=(13, 8), layout="constrained")
+        for ax, (data_name, runs) in zip(axes.flat, by_data.items()):
+            plot.loss_curve([e for _, e in runs], labels=[m for m, _ in runs], log=True,
+                            ax=ax)
+            ax.set_title(data_name)
+        return fig
+
+    def lr_schedules():
+        n = 100
+        schedules = {
+            "invscaling (sklearn)": InverseScaling(),
+            "step: x0.5 every 25": Step(step_size=25, gamma=0.5),
+            "cosine": Cosine(T_max=n),
+            "warm-up 10 + cosine": Warmup(Cosine(T_max=n - 10), warmup_steps=10),
+            "one-cycle": OneCycle(total_steps=n),
+        }
+        ax = plot.lr_schedule(list(schedules.values()), n, eta0=0.1,
+                              labels=list(schedules))
+        ax.set_title("learning-rate schedules (eta0 = 0.1)")
+        return ax.figure
+
+    def ravine():
+        f, results = _ravine_results()
+        ax = plot.trace_2d(f, list(results.values()), labels=list(results))
+        ax.set_title("f(x) = 0.1 x1² + 2 x2², learning rate 0.4, 20 steps")
+        return ax.figure
+
+    def clipped_grad_norms():
+        # the diabetes data with its raw target (25 to 346): the first gradients are
+        # far above the threshold and clipped, until the fit comes close
+        from sklearn.datasets import load_diabetes
+        from sklearn.preprocessing import StandardScaler
+
+        X, y = load_diabetes(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        est = FastSGDRegressor(batch_size=32, learning_rate="constant", eta0=0.02,
+                               clip_norm=50.0, max_iter=40, tol=None,
+                               random_state=0).fit(X, y)
+        ax = plot.grad_norms(est)
+        ax.set_title("minibatch 32, clip_norm=50: diabetes, raw target")
+        return ax.figure
+
+    def batch_modes():
+        X, y = make_regression(n_samples=4000, n_features=20, noise=5.0, random_state=0)
+        y = (y - y.mean()) / y.std()
+        return plot.compare_batch_modes(X, y, learning_rate="constant", eta0=0.01)
+
+    def batch_norm():
+        rng = np.random.default_rng(0)
+        scales = np.logspace(-2, 3, 6)  # features from 0.01 to 1000 in size
+        Z = rng.normal(size=(2000, 6))
+        X = (Z + rng.normal(size=6)) * scales
+        y = Z @ rng.normal(size=6) + 0.1 * rng.normal(size=2000)
+        est = FastSGDRegressor(batch_size=64, batch_norm=True, optimizer="adam",
+                               eta0=0.01, max_iter=20, tol=None, random_state=0).fit(X, y)
+        fig = plot.batch_norm_effect(est, X)
+        fig.axes[0].set_yscale("symlog", linthresh=0.01)
+        return fig
+
+    figures = [("loss_curves.png", loss_curves), ("lr_schedules.png", lr_schedules),
+               ("ravine_gd_vs_momentum.png", ravine),
+               ("grad_norms_clipped.png", clipped_grad_norms),
+               ("batch_modes.png", batch_modes), ("batch_norm.png", batch_norm)]
+    written, failed = [], []
+    for filename, draw in figures:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fig = draw()
+            if fig.get_layout_engine() is None:
+                fig.set_layout_engine("constrained")
+            path = os.path.join(out_dir, filename)
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            written.append(path)
+        except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
+            failed.append((filename, f"{type(exc).__name__}: {_first_line(exc)}"))
+        finally:
+            plt.close("all")
+    return written, failed
+
+
 def demo(args):
     """Train in several modes on bundled/generated data; compare with scikit-learn."""
     from sklearn.exceptions import ConvergenceWarning
 
     rows = []
+    fits = []
     tasks = [(d, _modes()) for d in _demo_data()]
     tasks += [(d, _classifier_modes()) for d in _classification_data()]
     for (data_name, X, y), modes in tasks:
@@ -92,26 +561,164 @@ def demo(args):
                 est.fit(X, y)
                 dt = time.perf_counter() - t0
             rows.append((data_name, mode_name, est.n_iter_, dt, est.score(X, y)))
+            fits.append((data_name, mode_name, est))
     w = max(len(r[1]) for r in rows)
     print("score: R^2 for the regressions, accuracy for the classifications (training data)")
     print(f"{'data':30s} {'mode':{w}s} {'epochs':>6s} {'time (s)':>9s} {'score':>7s}")
     for data_name, mode_name, n_iter, dt, r2 in rows:
         print(f"{data_name:30s} {mode_name:{w}s} {n_iter:6d} {dt:9.4f} {r2:7.4f}")
-    return 0
+    sys.stdout.flush()
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only: no display needed, none opened
+        from . import plot  # noqa: F401
+    except ImportError as exc:
+        print(f"figures skipped: fastgd.plot cannot be imported ({_first_line(exc)})",
+              file=sys.stderr)
+        return 0
+    out_dir = os.path.abspath(args.out)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create {args.out}: {exc.strerror or exc}") from None
+    written, failed = _demo_figures(out_dir, fits)
+    for filename, error in failed:
+        print(f"fastgd demo: figure {filename} failed: {error}", file=sys.stderr)
+    print(f"{len(written)} figures written to {out_dir}")
+    return 1 if failed else 0
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
+# ------------------------------------------------------------------------------ main
+_FIT_DESCRIPTION = f"""\
+Train a linear model by gradient descent on the numeric columns of a CSV file and
+save it (a scikit-learn Pipeline: StandardScaler, then FastSGDRegressor or
+FastSGDClassifier, with the feature names, target name and task) with joblib.
+
+Task (--task auto): the target is a class label when it is not numeric (text,
+booleans) or when it holds only whole numbers with at most {AUTO_MAX_CLASSES} distinct
+values; otherwise it is a regression target.
+
+Training: one fit call, with scikit-learn's convergence test (tol=1e-3,
+n_iter_no_change=5) and, with --early-stopping, early stopping; --progress (the
+default) shows the estimator's progress bar over epochs (loss, learning rate,
+validation score) on stderr. Options left out keep the estimators'
+(scikit-learn's) defaults.
+"""
+
+_PREDICT_DESCRIPTION = """\
+Predict with a model saved by 'fastgd fit'. The CSV file must hold the feature
+columns the model was trained on (other columns are ignored). The output CSV has one
+column named after the target (the prediction) and, with --proba, one column
+'proba_<class>' per class.
+"""
+
+_DEMO_DESCRIPTION = """\
+Train in several modes on bundled and generated data, print a table side by side
+with scikit-learn, and draw figures (loss curves, learning-rate schedules, gradient
+descent vs momentum in a ravine, gradient norms under clipping, batch modes, batch
+normalization) as PNG files into --out.
+"""
+
+
+def build_parser():
+    """The argument parser of the ``fastgd`` command."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
         prog="fastgd",
         description="Gradient-descent training of linear models in compiled loops.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"fastgd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p_fit = sub.add_parser("fit", help="train on a CSV file and save the model",
+                           description=_FIT_DESCRIPTION, formatter_class=fmt)
+    p_fit.add_argument("data", metavar="DATA.csv", help="training data (CSV with a header)")
+    p_fit.add_argument("--target", required=True, metavar="COL", help="the target column")
+    p_fit.add_argument("--out", required=True, metavar="MODEL.joblib",
+                       help="where to save the fitted model")
+    p_fit.add_argument("--features", action="append", metavar="COL[,COL...]",
+                       help="feature columns (default: every other column, which must "
+                            "then all be numeric); may be repeated")
+    p_fit.add_argument("--task", choices=("auto", "regression", "classification"),
+                       default="auto", help="default: auto (rule above)")
+    p_fit.add_argument("--loss", choices=tuple(LOSSES), metavar="LOSS",
+                       help="regression: " + ", ".join(REGRESSION_LOSSES)
+                            + " (default squared_error); classification: any of these or "
+                            + ", ".join(k for k in LOSSES if k not in REGRESSION_LOSSES)
+                            + " (default hinge; --proba needs log_loss or modified_huber)")
+    p_fit.add_argument("--optimizer", choices=OPTIMIZER_NAMES, metavar="NAME",
+                       help="one of " + ", ".join(OPTIMIZER_NAMES) + " (default sgd)")
+    p_fit.add_argument("--batch-size", type=_batch_size, metavar="N|full",
+                       help="1: per-sample SGD (default), N: minibatches, full: "
+                            "full-batch gradient descent")
+    p_fit.add_argument("--learning-rate", choices=LEARNING_RATES, metavar="NAME",
+                       help="one of " + ", ".join(LEARNING_RATES) + " (default invscaling "
+                            "for regression, optimal for classification; cosine anneals "
+                            "over --max-iter epochs)")
+    p_fit.add_argument("--eta0", type=_number(float, 0.0, True), metavar="F",
+                       help="base learning rate (default 0.01)")
+    p_fit.add_argument("--max-iter", type=_number(int, 1, False), metavar="N",
+                       help="epochs (default 1000)")
+    p_fit.add_argument("--tol", type=_tol, metavar="F|none",
+                       help="convergence tolerance; 'none' runs exactly --max-iter "
+                            "epochs (default 1e-3)")
+    p_fit.add_argument("--alpha", type=_number(float, 0.0, False), metavar="F",
+                       help="regularization strength (default 0.0001)")
+    p_fit.add_argument("--penalty", choices=PENALTIES, help="default: l2")
+    p_fit.add_argument("--clip-norm", type=_number(float, 0.0, True), metavar="F",
+                       help="clip the L2 norm of each batch gradient")
+    p_fit.add_argument("--batch-norm", action="store_true",
+                       help="normalize the inputs of each batch")
+    p_fit.add_argument("--early-stopping", action="store_true",
+                       help="hold out 10%% of the rows and stop when the validation score "
+                            "stops improving")
+    p_fit.add_argument("--multi-class", choices=("ovr", "multinomial"),
+                       help="classification: one-vs-rest (default) or one softmax model "
+                            "(needs --loss log_loss)")
+    p_fit.add_argument("--random-state", type=int, metavar="N",
+                       help="seed of the shuffling (default: none, results vary)")
+    p_fit.add_argument("--scale", action=argparse.BooleanOptionalAction, default=True,
+                       help="standardize the features (StandardScaler) before the model "
+                            "(default: on)")
+    p_fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                       help="progress bar over epochs on stderr (default: on)")
+    p_fit.set_defaults(func=fit)
+
+    p_pred = sub.add_parser("predict", help="predict with a saved model",
+                            description=_PREDICT_DESCRIPTION, formatter_class=fmt)
+    p_pred.add_argument("model", metavar="MODEL.joblib", help="a model saved by 'fastgd fit'")
+    p_pred.add_argument("data", metavar="DATA.csv", help="rows to predict (CSV with a header)")
+    p_pred.add_argument("--out", metavar="PREDICTIONS.csv",
+                        help="where to write the predictions (default: stdout)")
+    p_pred.add_argument("--proba", action="store_true",
+                        help="add the class probabilities (classifiers trained with "
+                             "log_loss or modified_huber)")
+    p_pred.set_defaults(func=predict)
+
     p_demo = sub.add_parser(
-        "demo", help="train in several modes on bundled data and compare with scikit-learn"
+        "demo", help="train in several modes on bundled data and compare with scikit-learn",
+        description=_DEMO_DESCRIPTION, formatter_class=fmt,
     )
+    p_demo.add_argument("--out", metavar="DIR", default="fastgd-demo",
+                        help="folder for the figures, created if needed "
+                             "(default: ./fastgd-demo)")
     p_demo.set_defaults(func=demo)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``fastgd`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CLIError as exc:
+        print(f"fastgd {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print(f"fastgd {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,7 +34,8 @@ from numba import njit, types
 from numba.extending import overload
 
 from . import rules as _r
-from .rows import row_add_norms, row_axpy, row_dot, row_dot_sq, row_l1_truncate
+from .rows import (PREFETCH_DISTANCE, row_add_norms, row_axpy, row_dot, row_dot_sq,
+                   row_l1_truncate, row_prefetch)
 
 FASTMATH = {"reassoc", "contract"}
 
@@ -106,7 +107,10 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
     for k in range(n_out):
         for c in range(6):
             out[k, c] = 0.0
-    for ii in range(order.shape[0]):
+    n_rows = order.shape[0]
+    for ii in range(n_rows):
+        if ii + PREFETCH_DISTANCE < n_rows:
+            row_prefetch(X, order[ii + PREFETCH_DISTANCE])
         i = order[ii]
         s = sw[i]
         for k in range(n_out):
@@ -296,6 +300,8 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
                 g[j] = 0.0
         # penalty value (for the objective) from the weights before the update
         for ii in range(start, stop):
+            if ii + PREFETCH_DISTANCE < n_rows:
+                row_prefetch(X, order[ii + PREFETCH_DISTANCE])
             i = order[ii]
             s = sw[i]
             for k in range(n_out):

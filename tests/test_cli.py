@@ -1,0 +1,341 @@
+"""The ``fastgd`` command, run as a user runs it: ``python -m fastgd.cli`` in a subprocess.
+
+Each subprocess pays the import of fastgd and the load of the compiled loops (~2 s), so
+every command is run once per module, concurrently, in two fixtures (``runs``: what
+needs no fitted model, ``runs_on_models``: what does), and the tests check the results.
+Every error case also runs in-process through ``main`` (milliseconds each).
+"""
+
+import io
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from fastgd import FastSGDClassifier, FastSGDRegressor
+from fastgd.cli import AUTO_MAX_CLASSES, _infer_task, main
+
+N_ROWS = 120
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DEMO_FIGURES = ["batch_modes.png", "batch_norm.png", "grad_norms_clipped.png",
+                "loss_curves.png", "lr_schedules.png", "ravine_gd_vs_momentum.png"]
+
+
+def run_cli(*args, cwd=None):
+    """``fastgd ARGS`` in a fresh interpreter; the CompletedProcess (text, captured)."""
+    env = dict(os.environ, COLUMNS="200", PYTHONWARNINGS="ignore::DeprecationWarning")
+    return subprocess.run([sys.executable, "-m", "fastgd.cli", *map(str, args)],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=300,
+                          check=False)
+
+
+def run_all(commands, cwd):
+    """Run ``{name: argv}`` concurrently; ``{name: CompletedProcess}``."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {name: pool.submit(run_cli, *argv, cwd=cwd)
+                   for name, argv in commands.items()}
+        return {name: fut.result() for name, fut in futures.items()}
+
+
+def one_line_error(returncode, stderr):
+    """The stderr of a failed command: exactly one line, no traceback."""
+    assert returncode == 2, (returncode, stderr)
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+# ---------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Small CSV files: a regression, a binary classification with a text column."""
+    d = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N_ROWS, 3))
+    reg = pd.DataFrame(X, columns=["a", "b", "c"])
+    reg["y"] = X @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.05 * rng.normal(size=N_ROWS)
+    reg.to_csv(d / "reg.csv", index=False)
+    cls = pd.DataFrame(X, columns=["a", "b", "c"])
+    cls["label"] = np.where(X[:, 0] - X[:, 1] > 0, "yes", "no")
+    cls["city"] = rng.choice(["Oslo", "Lima"], size=N_ROWS)
+    cls.to_csv(d / "cls.csv", index=False)
+    reg[["a", "b"]].to_csv(d / "only_ab.csv", index=False)
+    return d
+
+
+# name: (argv with {d} for the data folder, words the message must contain,
+#        whether it also runs in a subprocess)
+ERROR_CASES = {
+    "fit missing file": (["fit", "{d}/nope.csv", "--target", "y", "--out", "{d}/m.joblib"],
+                         ["no such file", "nope.csv"], True),
+    "fit bad target": (["fit", "{d}/reg.csv", "--target", "nope", "--out", "{d}/m.joblib"],
+                       ["'nope'", "'y'"], True),
+    "fit non-numeric column": (["fit", "{d}/cls.csv", "--target", "label",
+                                "--out", "{d}/m.joblib"], ["'city'", "--features"], False),
+    "fit bad feature": (["fit", "{d}/reg.csv", "--target", "y", "--features", "a,zz",
+                         "--out", "{d}/m.joblib"], ["'zz'"], False),
+    "fit bad task": (["fit", "{d}/reg.csv", "--target", "y", "--task", "ranking",
+                      "--out", "{d}/m.joblib"], ["--task", "ranking"], True),
+    "fit unknown optimizer": (["fit", "{d}/reg.csv", "--target", "y", "--optimizer",
+                               "adamm", "--out", "{d}/m.joblib"], ["--optimizer", "adamm"],
+                              True),
+    "fit bad batch size": (["fit", "{d}/reg.csv", "--target", "y", "--batch-size", "0",
+                            "--out", "{d}/m.joblib"], ["--batch-size", "'0'"], False),
+    "fit bad eta0": (["fit", "{d}/reg.csv", "--target", "y", "--eta0", "-1",
+                      "--out", "{d}/m.joblib"], ["--eta0", "'-1'"], False),
+    "fit classification loss on regression": (
+        ["fit", "{d}/reg.csv", "--target", "y", "--loss", "hinge", "--out", "{d}/m.joblib"],
+        ["hinge", "squared_error"], False),
+    "fit multinomial hinge": (["fit", "{d}/cls.csv", "--target", "label", "--features",
+                               "a,b,c", "--multi-class", "multinomial",
+                               "--out", "{d}/m.joblib"], ["multinomial", "log_loss"], False),
+    "fit without --out": (["fit", "{d}/reg.csv", "--target", "y"], ["--out"], False),
+    "predict missing model": (["predict", "{d}/nope.joblib", "{d}/reg.csv"],
+                              ["no such file", "nope.joblib"], False),
+    "predict not a model": (["predict", "{d}/reg.csv", "{d}/reg.csv"],
+                            ["not a model saved by 'fastgd fit'"], False),
+    "predict missing data": (["predict", "{d}/reg.joblib", "{d}/nope.csv"],
+                             ["no such file", "nope.csv"], False),
+    "predict missing features": (["predict", "{d}/reg.joblib", "{d}/only_ab.csv"],
+                                 ["'c'"], True),
+    "predict proba of a regression": (["predict", "{d}/reg.joblib", "{d}/reg.csv",
+                                       "--proba"], ["--proba", "regression"], False),
+    "no command": ([], ["required"], False),
+    "unknown command": (["train"], ["invalid choice", "'train'"], False),
+}
+
+HELP_CASES = {
+    "main": (["--help"], ["fit", "predict", "demo", "--version"]),
+    "fit": (["fit", "--help"], ["--target", "--task", "--batch-size", "--scale",
+                                "--no-scale", "--progress", "--tol", "progress bar",
+                                f"at most {AUTO_MAX_CLASSES} distinct"]),
+    "predict": (["predict", "--help"], ["--proba", "--out", "stdout"]),
+    "demo": (["demo", "--help"], ["--out", "./fastgd-demo"]),
+}
+
+
+def _argv(argv, d):
+    return [a.format(d=d) for a in argv]
+
+
+@pytest.fixture(scope="module")
+def runs(data):
+    """Every command that needs no fitted model, concurrently (the fits, the demo,
+    the help, the version and the subprocess error cases)."""
+    d = data
+    commands = {
+        # a regression fitted with the progress bar (exactly 20 epochs)
+        "fit reg": ["fit", d / "reg.csv", "--target", "y", "--max-iter", 20, "--tol", "none",
+                    "--random-state", 0, "--out", d / "reg.joblib"],
+        # a log-loss classifier on chosen columns (the text column left out)
+        "fit cls": ["fit", d / "cls.csv", "--target", "label", "--features", "a,b",
+                    "--features", "c", "--loss", "log_loss", "--optimizer", "adam",
+                    "--batch-size", 16, "--learning-rate", "constant", "--eta0", 0.05,
+                    "--max-iter", 15, "--random-state", 0, "--out", d / "cls.joblib"],
+        # fit itself: no bar, early stopping, every other option
+        "fit es": ["fit", d / "reg.csv", "--target", "y", "--no-scale", "--no-progress",
+                   "--early-stopping", "--batch-size", "full", "--optimizer", "momentum",
+                   "--learning-rate", "cosine", "--eta0", 0.1, "--penalty", "none",
+                   "--alpha", 0, "--clip-norm", 5, "--batch-norm", "--max-iter", 500,
+                   "--random-state", 0, "--out", d / "es.joblib"],
+        "demo": ["demo", "--out", d / "figs"],
+        "version": ["--version"],
+    }
+    commands.update({("help", k): argv for k, (argv, _) in HELP_CASES.items()})
+    commands.update({("error", k): _argv(argv, d) for k, (argv, _, sub) in ERROR_CASES.items()
+                     if sub and not k.startswith("predict")})
+    return run_all(commands, cwd=d)
+
+
+@pytest.fixture(scope="module")
+def runs_on_models(data, runs):
+    """The commands that use the fitted models, concurrently."""
+    d = data
+    commands = {
+        "predict stdout": ["predict", d / "reg.joblib", d / "reg.csv"],
+        # the data's own label and text columns are ignored; only a, b, c are used
+        "predict proba": ["predict", d / "cls.joblib", d / "cls.csv", "--proba",
+                          "--out", d / "pred.csv"],
+    }
+    commands.update({("error", k): _argv(argv, d) for k, (argv, _, sub) in ERROR_CASES.items()
+                     if sub and k.startswith("predict")})
+    return run_all(commands, cwd=d)
+
+
+# -------------------------------------------------------------------------- fit
+def test_fit_regression_with_progress_bar(data, runs):
+    proc, out = runs["fit reg"], data / "reg.joblib"
+    assert proc.returncode == 0, proc.stderr
+    summary = proc.stdout.strip().splitlines()
+    assert len(summary) == 1
+    assert summary[0].startswith("regression (FastSGDRegressor")
+    assert "n_iter=20" in summary[0] and "training R^2=" in summary[0]
+    assert str(out) in summary[0]
+    assert "20/20" in proc.stderr and "loss=" in proc.stderr  # the tqdm bar
+
+    bundle = joblib.load(out)
+    assert bundle["features"] == ["a", "b", "c"]
+    assert bundle["target"] == "y" and bundle["task"] == "regression"
+    assert bundle["classes"] is None
+    pipe = bundle["pipeline"]
+    assert [name for name, _ in pipe.steps] == ["scale", "model"]
+    est = pipe[-1]
+    # the same as fit(max_iter=20, tol=None) on the scaled data, histories included
+    df = pd.read_csv(data / "reg.csv")
+    X, y = df[["a", "b", "c"]].to_numpy(), df["y"].to_numpy()
+    ref = FastSGDRegressor(max_iter=20, tol=None, random_state=0).fit(pipe[0].transform(X), y)
+    np.testing.assert_array_equal(est.coef_, ref.coef_)
+    np.testing.assert_array_equal(est.intercept_, ref.intercept_)
+    assert est.n_iter_ == 20 and est.t_ == ref.t_
+    np.testing.assert_allclose(est.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(est.lr_curve_, ref.lr_curve_, rtol=1e-12)
+    np.testing.assert_allclose(est.samples_seen_curve_, ref.samples_seen_curve_)
+    assert len(est.time_curve_) == 20 and np.all(np.diff(est.time_curve_) >= 0)
+    score = float(summary[0].split("training R^2=")[1].split(";")[0])
+    assert score == pytest.approx(pipe.score(X, y), abs=1e-4)
+    assert score > 0.95
+
+
+def test_fit_classification_auto_task_and_features(data, runs):
+    proc = runs["fit cls"]
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("classification (FastSGDClassifier, 3 features")
+    assert "n_iter=15" in proc.stdout and "training accuracy=" in proc.stdout
+    bundle = joblib.load(data / "cls.joblib")
+    assert bundle["task"] == "classification"
+    assert bundle["features"] == ["a", "b", "c"]
+    assert bundle["classes"] == ["no", "yes"]
+    est = bundle["pipeline"][-1]
+    assert isinstance(est, FastSGDClassifier)
+    p = est.get_params()
+    assert (p["loss"], p["optimizer"], p["batch_size"]) == ("log_loss", "adam", 16)
+    assert p["learning_rate"] == "constant" and p["eta0"] == 0.05
+    accuracy = float(proc.stdout.split("training accuracy=")[1].split(";")[0])
+    assert accuracy > 0.9
+
+
+def test_fit_without_bar_uses_fit_and_its_stopping_rules(data, runs):
+    proc = runs["fit es"]
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch/s" not in proc.stderr  # no bar
+    pipe = joblib.load(data / "es.joblib")["pipeline"]
+    assert [name for name, _ in pipe.steps] == ["model"]  # --no-scale
+    est = pipe[-1]
+    p = est.get_params()
+    assert p["batch_size"] == "full" and p["optimizer"] == "momentum"
+    assert p["penalty"] is None and p["alpha"] == 0 and p["clip_norm"] == 5
+    assert p["batch_norm"] and p["early_stopping"] and p["learning_rate"].T_max == 500
+    assert 0 < est.n_iter_ < 500 and len(est.validation_scores_) == est.n_iter_
+    assert f"n_iter={est.n_iter_}," in proc.stdout
+
+
+@pytest.mark.parametrize("values, task", [
+    ([0.5, 1.25, 3.0, 2.0], "regression"),
+    ([0, 1, 2, 1, 0], "classification"),
+    ([0.0, 1.0, 1.0, 0.0], "classification"),  # whole numbers read as floats
+    (list(range(AUTO_MAX_CLASSES)), "classification"),
+    (list(range(AUTO_MAX_CLASSES + 1)), "regression"),
+    (["cat", "dog", "cat"], "classification"),
+    ([True, False, True], "classification"),
+])
+def test_auto_task_rule(values, task):
+    assert _infer_task(pd.Series(values)) == task
+
+
+# ---------------------------------------------------------------------- predict
+def test_predict_to_stdout(data, runs_on_models):
+    proc = runs_on_models["predict stdout"]
+    assert proc.returncode == 0, proc.stderr
+    pred = pd.read_csv(io.StringIO(proc.stdout))
+    assert list(pred.columns) == ["y"] and len(pred) == N_ROWS
+    bundle = joblib.load(data / "reg.joblib")
+    X = pd.read_csv(data / "reg.csv")[["a", "b", "c"]].to_numpy()
+    np.testing.assert_allclose(pred["y"], bundle["pipeline"].predict(X), rtol=1e-12)
+
+
+def test_predict_proba_to_file(data, runs_on_models):
+    proc, target = runs_on_models["predict proba"], data / "pred.csv"
+    assert proc.returncode == 0, proc.stderr
+    assert str(target) in proc.stdout and proc.stderr == ""
+    pred = pd.read_csv(target)
+    assert list(pred.columns) == ["label", "proba_no", "proba_yes"] and len(pred) == N_ROWS
+    np.testing.assert_allclose(pred["proba_no"] + pred["proba_yes"], 1.0)
+    assert set(pred["label"]) <= {"no", "yes"}
+    np.testing.assert_array_equal(pred["label"] == "yes", pred["proba_yes"] > 0.5)
+    truth = pd.read_csv(data / "cls.csv")["label"]
+    assert (pred["label"] == truth).mean() > 0.9
+
+
+# ------------------------------------------------------------------------- demo
+def test_demo_writes_figures(data, runs):
+    proc, out = runs["demo"], data / "figs"
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("score: R^2 for the regressions")
+    assert lines[1].split() == ["data", "mode", "epochs", "time", "(s)", "score"]
+    rows = [line.split() for line in lines[2:22]]
+    assert all(len(r) >= 6 and r[-3].isdigit() for r in rows)  # epochs, time, score
+    try:
+        import fastgd.plot  # noqa: F401
+    except ImportError:
+        assert len(lines) == 22 and "figures skipped" in proc.stderr
+        return
+    assert lines[22:] == [f"6 figures written to {out}"]
+    assert sorted(p.name for p in out.glob("*.png")) == DEMO_FIGURES
+    for name in DEMO_FIGURES:
+        content = (out / name).read_bytes()
+        assert len(content) > 1000 and content.startswith(PNG_MAGIC)
+    assert not (data / "fastgd-demo").exists()
+
+
+# ----------------------------------------------------------- errors, help, version
+def _subprocess_result(runs, runs_on_models, case):
+    key = ("error", case)
+    return runs[key] if key in runs else runs_on_models[key]
+
+
+@pytest.mark.parametrize("case", [k for k, v in ERROR_CASES.items() if v[2]])
+def test_error_in_subprocess_exits_2_with_one_line(runs, runs_on_models, case):
+    proc = _subprocess_result(runs, runs_on_models, case)
+    line = one_line_error(proc.returncode, proc.stderr)
+    assert line.startswith("fastgd") and proc.stdout == ""
+    for word in ERROR_CASES[case][1]:
+        assert word in line
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_error_in_process_exits_2_with_one_line(data, runs, capsys, case):
+    argv, words, _ = ERROR_CASES[case]
+    capsys.readouterr()
+    try:
+        rc = main(_argv(argv, data))
+    except SystemExit as exc:  # argparse's errors
+        rc = exc.code
+    captured = capsys.readouterr()
+    line = one_line_error(rc, captured.err)
+    for word in words:
+        assert word in line
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("case", list(HELP_CASES))
+def test_help(runs, case):
+    proc = runs[("help", case)]
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith("usage: fastgd")
+    for word in HELP_CASES[case][1]:
+        assert word in proc.stdout
+
+
+def test_version(runs):
+    import fastgd
+
+    proc = runs["version"]
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"fastgd {fastgd.__version__}"
