@@ -48,12 +48,15 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         ``"perceptron"`` or a regression loss (``"squared_error"``, ``"huber"``,
         ``"epsilon_insensitive"``, ``"squared_epsilon_insensitive"``), with
         scikit-learn's formulas.
-    penalty, alpha, l1_ratio, fit_intercept, max_iter, tol, shuffle, verbose, epsilon, \
-random_state, eta0, power_t, early_stopping, validation_fraction, n_iter_no_change, \
-warm_start, average, batch_size, optimizer, clip_norm, clip_value, batch_norm, \
-bn_momentum, bn_eps, restore_best_weights, callbacks, device
-        As in :class:`FastSGDRegressor` (early stopping splits with
-        ``StratifiedShuffleSplit`` and scores accuracy, as scikit-learn).
+    **params
+        Every other parameter (``penalty``, ``alpha``, ``l1_ratio``, ``fit_intercept``,
+        ``max_iter``, ``tol``, ``shuffle``, ``verbose``, ``epsilon``, ``random_state``,
+        ``eta0``, ``power_t``, ``early_stopping``, ``validation_fraction``,
+        ``n_iter_no_change``, ``warm_start``, ``average``, ``batch_size``,
+        ``optimizer``, ``clip_norm``, ``clip_value``, ``batch_norm``, ``bn_momentum``,
+        ``bn_eps``, ``restore_best_weights``, ``callbacks``, ``device``) is as in
+        :class:`FastSGDRegressor`; early stopping splits with
+        ``StratifiedShuffleSplit`` and scores accuracy, as scikit-learn.
     n_jobs : int or None, default=None
         Threads over which one-vs-rest classes are split (results do not depend on it).
     learning_rate : str or Schedule, default="optimal"
@@ -69,9 +72,17 @@ bn_momentum, bn_eps, restore_best_weights, callbacks, device
     intercept_ : ndarray of shape (1,) or (n_classes,)
     n_iter_ : int
         Epochs run (the maximum over the one-vs-rest problems).
-    t_, loss_curve_, validation_scores_, lr_curve_, grad_norm_curve_, optimizer_state_, algorithm_
-        As in :class:`FastSGDRegressor` (``loss_curve_`` sums the one-vs-rest losses;
-        with sparse input every mode but ``algorithm_ == "sklearn"`` makes dense updates).
+    t_ : float
+        Updates made (per output, the largest), plus one.
+    loss_curve_ : list of float
+        As in :class:`FastSGDRegressor`, summed over the one-vs-rest problems.
+
+    Notes
+    -----
+    ``validation_scores_``, ``lr_curve_``, ``grad_norm_curve_``, ``time_curve_``,
+    ``samples_seen_curve_``, ``optimizer_state_`` and ``algorithm_`` are as in
+    :class:`FastSGDRegressor`. With sparse input every mode but
+    ``algorithm_ == "sklearn"`` makes dense updates.
 
     Examples
     --------
