@@ -17,6 +17,7 @@ import numpy as np
 
 from ._kernels import cpu
 from ._kernels import rules as _r
+from ._kernels.shuffle import block_order
 
 OVERFLOW_MESSAGE = (
     "Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input data "
@@ -144,7 +145,8 @@ class History:
 
 
 def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_change,
-        shuffle, rng, score=None, restore_best=False, epoch_hook=None):
+        shuffle, rng, score=None, restore_best=False, epoch_hook=None,
+        shuffle_block=None):
     """Train for up to ``max_epochs`` epochs; return ``(n_epochs_run, History)``.
 
     ``X`` is a dense array or a CSR tuple, ``Y`` the (n, K) targets, ``cw`` the (K, 2)
@@ -202,7 +204,10 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
 
     # one batch holding every row: the order only changes rounding, and visiting rows
     # in a random order would cost random memory access for nothing
-    shuffle = shuffle and batch < n_train
+    shuffle = shuffle if batch < n_train else False
+    if shuffle == "block":
+        block_rows = int(shuffle_block) if shuffle_block else _auto_block_rows(X, d)
+        order_buf = np.empty(n_train, dtype=np.int64)
     joint = prog.multinomial
     active = np.ones(n_out, dtype=np.bool_)
     best_obj = np.full(n_out, math.inf)
@@ -213,7 +218,13 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     t_start = time.perf_counter()
     for epoch in range(max_epochs):
         epoch_run = epoch + 1
-        order = rng.permutation(train_idx) if shuffle else train_idx
+        if shuffle == "block":
+            seed = int(rng.integers(0, 2**63))
+            order = block_order(train_idx, block_rows, seed, order_buf)
+        elif shuffle:
+            order = rng.permutation(train_idx)
+        else:
+            order = train_idx
         if prog.adaptive:
             eta_fixed[:] = state["eta"]
         if prog.plain:
@@ -351,6 +362,17 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
             hist.norm_sum[e] += r_hist.norm_sum[e]
             hist.n_updates[e] += r_hist.n_updates[e]
     return n_iter, hist, subs[longest][3]
+
+
+def _auto_block_rows(X, d):
+    """Rows per block so that a block holds about 256 KiB of X (fits in L2)."""
+    if isinstance(X, np.ndarray):
+        row_bytes = d * X.itemsize
+    else:
+        data, indices, indptr = X
+        nnz_row = max(data.shape[0] / max(indptr.shape[0] - 1, 1), 1.0)
+        row_bytes = nnz_row * (data.itemsize + indices.itemsize)
+    return max(16, int(2**18 // max(row_bytes, 1)))
 
 
 def _snapshot(state, prev, which):

@@ -108,7 +108,8 @@ class BaseFastSGD(BaseEstimator):
         "fit_intercept": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
-        "shuffle": ["boolean"],
+        "shuffle": ["boolean", StrOptions({"block"})],
+        "shuffle_block_size": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["verbose"],
         "epsilon": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
@@ -292,7 +293,7 @@ class BaseFastSGD(BaseEstimator):
                 max_epochs=max_epochs, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, shuffle=self.shuffle,
                 score=make_score, restore_best=self.restore_best_weights,
-                epoch_hook=hook,
+                epoch_hook=hook, shuffle_block=self.shuffle_block_size,
             )
         finally:
             if hook is not None:

@@ -41,6 +41,16 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     whose ``predict_proba`` is the softmax of ``decision_function``.
 
+    The parameters not listed below (``penalty``, ``alpha``, ``l1_ratio``,
+    ``fit_intercept``, ``max_iter``, ``tol``, ``shuffle``, ``verbose``, ``epsilon``,
+    ``random_state``, ``eta0``, ``power_t``, ``early_stopping``,
+    ``validation_fraction``, ``n_iter_no_change``, ``warm_start``, ``average``,
+    ``batch_size``, ``shuffle_block_size``, ``optimizer``, ``clip_norm``,
+    ``clip_value``, ``batch_norm``, ``bn_momentum``, ``bn_eps``,
+    ``restore_best_weights``, ``callbacks``, ``device``) are those of
+    :class:`FastSGDRegressor`; early stopping splits with ``StratifiedShuffleSplit``
+    and scores accuracy, as scikit-learn.
+
     Parameters
     ----------
     loss : str, default="hinge"
@@ -48,15 +58,6 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         ``"perceptron"`` or a regression loss (``"squared_error"``, ``"huber"``,
         ``"epsilon_insensitive"``, ``"squared_epsilon_insensitive"``), with
         scikit-learn's formulas.
-    **params
-        Every other parameter (``penalty``, ``alpha``, ``l1_ratio``, ``fit_intercept``,
-        ``max_iter``, ``tol``, ``shuffle``, ``verbose``, ``epsilon``, ``random_state``,
-        ``eta0``, ``power_t``, ``early_stopping``, ``validation_fraction``,
-        ``n_iter_no_change``, ``warm_start``, ``average``, ``batch_size``,
-        ``optimizer``, ``clip_norm``, ``clip_value``, ``batch_norm``, ``bn_momentum``,
-        ``bn_eps``, ``restore_best_weights``, ``callbacks``, ``device``) is as in
-        :class:`FastSGDRegressor`; early stopping splits with
-        ``StratifiedShuffleSplit`` and scores accuracy, as scikit-learn.
     n_jobs : int or None, default=None
         Threads over which one-vs-rest classes are split (results do not depend on it).
     learning_rate : str or Schedule, default="optimal"
@@ -131,6 +132,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         warm_start=False,
         average=False,
         batch_size=1,
+        shuffle_block_size=None,
         optimizer="sgd",
         clip_norm=None,
         clip_value=None,
@@ -164,6 +166,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         self.warm_start = warm_start
         self.average = average
         self.batch_size = batch_size
+        self.shuffle_block_size = shuffle_block_size
         self.optimizer = optimizer
         self.clip_norm = clip_norm
         self.clip_value = clip_value
