@@ -6,7 +6,6 @@ import numbers
 import numpy as np
 from numba import njit
 from numba.core.registry import CPUDispatcher
-from scipy.optimize import OptimizeResult
 from sklearn.utils._param_validation import InvalidParameterError
 
 from . import optim as _optim
@@ -98,6 +97,8 @@ def minimize(grad, x0, *, optimizer="sgd", learning_rate=0.01, n_steps=100,
     >>> print(f"{res.x[0]:.6f} {res.x[1]:.6f}")
     -0.943467 -0.000073
     """
+    from scipy.optimize import OptimizeResult  # lazily: scipy.optimize is slow to import
+
     x = np.array(x0, dtype=np.float64).reshape(-1)
     if x.size == 0 or not np.isfinite(x).all():
         raise ValueError("x0 must be a non-empty array of finite numbers.")
