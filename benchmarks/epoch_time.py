@@ -284,6 +284,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.d, args.epochs, args.repeats = 20_000, 20, 2, 1
+        if args.out == parser.get_default("out"):
+            # a smoke run must not overwrite the recorded full-size result
+            args.out = str(Path(args.out).with_name("epoch_time_quick.json"))
     res = run(args.n, args.d, args.epochs, args.repeats)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
