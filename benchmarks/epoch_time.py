@@ -135,7 +135,7 @@ def _median(fn, repeats):
     return statistics.median(times), score
 
 
-def run(n, d, epochs, repeats):
+def run(n, d, epochs, repeats, first_fit=True):
     X, y = _data(n, d)
     _stream(X[:10])
     _stream_fast(X[:10])
@@ -192,7 +192,7 @@ def run(n, d, epochs, repeats):
         row["vs_sklearn"] = sk_time / row["seconds_per_epoch"]
         row["vs_floor"] = row["seconds_per_epoch"] / floor
     return {
-        "first_fit": first_fit_times(),
+        "first_fit": first_fit_times() if first_fit else None,
         "n_samples": n, "n_features": d, "epochs": epochs, "repeats": repeats,
         "floor_seconds_stream_X_1thread": floor,
         "floor_seconds_stream_X_1thread_vectorized": floor_fast,
@@ -259,9 +259,10 @@ def to_markdown(res):
     for r in res["rows"]:
         lines.append(f"| {r['name']} | {r['seconds_per_epoch'] * 1e3:.1f} | "
                      f"{r['vs_sklearn']:.2f} | {r['vs_floor']:.1f} | {r['r2']:.4f} |")
-    ff = res["first_fit"]
-    lines += ["", "First fit in a fresh process (import + fit of 1,000 x 10, 5 epochs, whole "
-                  "process wall time): fastgd with a cold compile cache "
+    ff = res["first_fit"] or {}
+    if ff:
+        lines += ["", "First fit in a fresh process (import + fit of 1,000 x 10, 5 epochs, "
+                  "whole process wall time): fastgd with a cold compile cache "
                   f"{ff['fastgd_cold_cache_process_s']:.2f} s, with a warm cache "
                   f"{ff['fastgd_warm_cache_process_s']:.2f} s; scikit-learn SGDRegressor "
                   f"{ff['sklearn_process_s']:.2f} s."]
@@ -278,7 +279,8 @@ def main(argv=None):
     parser.add_argument("--d", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--no-first-fit", action="store_true",
+                        help="skip the fresh-process first-fit timings")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"
                                              / "epoch_time.json"))
     args = parser.parse_args(argv)
@@ -287,7 +289,7 @@ def main(argv=None):
         if args.out == parser.get_default("out"):
             # a smoke run must not overwrite the recorded full-size result
             args.out = str(Path(args.out).with_name("epoch_time_quick.json"))
-    res = run(args.n, args.d, args.epochs, args.repeats)
+    res = run(args.n, args.d, args.epochs, args.repeats, first_fit=not args.no_first_fit)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))

@@ -705,7 +705,35 @@ def build_parser():
                         help="folder for the figures, created if needed "
                              "(default: ./fastgd-demo)")
     p_demo.set_defaults(func=demo)
+
+    p_bench = sub.add_parser(
+        "bench", help="run the benchmark suite of a source checkout (benchmarks/)",
+        description="Run the benchmarks of a source checkout side by side with "
+                    "scikit-learn, NumPy and PyTorch: 'fastgd bench [epoch_time|"
+                    "sparse_scaling] [--quick] ...' (options after the suite name go to "
+                    "it; see 'python -m benchmarks.epoch_time --help').",
+        formatter_class=fmt,
+    )
+    p_bench.add_argument("suite_args", nargs=argparse.REMAINDER, metavar="...",
+                         help="suite name and its options")
+    p_bench.set_defaults(func=bench)
     return parser
+
+
+def bench(args):
+    """Run ``benchmarks/`` of the checkout this package was installed from."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / "__main__.py").is_file():
+        raise CLIError(
+            f"no benchmarks/ folder next to {root / 'fastgd'}: 'fastgd bench' runs the "
+            "suite of a source checkout (pip install -e . from the repository)"
+        )
+    sys.path.insert(0, str(root))
+    from benchmarks.__main__ import main as bench_main
+
+    return bench_main(args.suite_args)
 
 
 def main(argv=None):

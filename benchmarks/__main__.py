@@ -1,0 +1,17 @@
+"""``python -m benchmarks [epoch_time|sparse_scaling] [options]`` (default: epoch_time)."""
+
+import sys
+
+from . import epoch_time, sparse_scaling
+
+SUITES = {"epoch_time": epoch_time.main, "sparse_scaling": sparse_scaling.main}
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = argv.pop(0) if argv and argv[0] in SUITES else "epoch_time"
+    return SUITES[name](argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
