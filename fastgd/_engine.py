@@ -146,14 +146,17 @@ class History:
 
 def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_change,
         shuffle, rng, score=None, restore_best=False, epoch_hook=None,
-        shuffle_block=None):
+        shuffle_block=None, n_threads=1):
     """Train for up to ``max_epochs`` epochs; return ``(n_epochs_run, History)``.
 
     ``X`` is a dense array or a CSR tuple, ``Y`` the (n, K) targets, ``cw`` the (K, 2)
     positive/negative class weights. ``score`` is ``None`` or a callable
     ``score(coef, intercept) -> (K,) scores`` on held-out data (early stopping).
     ``epoch_hook(epoch, hist, state)`` runs after every epoch (callbacks, progress
-    display); training stops when it returns True.
+    display); training stops when it returns True. With ``n_threads > 1`` a full-batch
+    gradient is summed over that many contiguous row ranges in parallel threads, then
+    added in range order: deterministic for a given thread count (the sum's rounding
+    depends on it).
     Raises the scikit-learn overflow ``ValueError`` if parameters become non-finite.
     """
     n_out, d1 = state["theta"].shape
@@ -208,6 +211,12 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     if shuffle == "block":
         block_rows = int(shuffle_block) if shuffle_block else _auto_block_rows(X, d)
         order_buf = np.empty(n_train, dtype=np.int64)
+    pool = None
+    if (n_threads > 1 and not prog.plain and batch >= n_train and not prog.batch_norm
+            and n_train >= 2 * n_threads):
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max_workers=n_threads)
     joint = prog.multinomial
     active = np.ones(n_out, dtype=np.bool_)
     best_obj = np.full(n_out, math.inf)
@@ -238,6 +247,10 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             state["updates"][:] = T - 1.0
             state["step"][:] = (T - 1.0).astype(np.int64)
             finite = bool(np.isfinite(sc[:, cpu.S_INTERCEPT]).all() and np.isfinite(W).all())
+        elif pool is not None:
+            _full_batch_threads(pool, n_threads, X, Y, sw, cw, train_idx, state, prog,
+                                active, T, float(state["epochs"]), eta_fixed, G, out)
+            finite = bool(np.isfinite(theta).all())
         else:
             cpu.epoch_batch(
                 X, Y, sw, cw, order, batch, theta, active, prog.fit_intercept,
@@ -298,6 +311,8 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         if stop or not active.any():
             hist.converged = not active.any()
             break
+    if pool is not None:
+        pool.shutdown()
     if prog.plain:
         # the scaled arrays are the live ones: copy them into the state's theta/avg
         state["theta"][:, :d] = W
@@ -305,6 +320,36 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     if restore_best and best_snapshot is not None:
         _restore(state, best_snapshot)
     return epoch_run, hist
+
+
+def _full_batch_threads(pool, n_threads, X, Y, sw, cw, rows, state, prog, active, T,
+                        epoch, eta_fixed, G, out):
+    """One full-batch epoch whose gradient sum is split over threads (no batch norm)."""
+    theta = state["theta"]
+    n_out, d1 = theta.shape
+    weff = np.ascontiguousarray(theta)
+    beff = theta[:, -1].copy()
+    bounds = np.linspace(0, rows.shape[0], n_threads + 1).astype(np.int64)
+    parts = [(np.zeros((n_out, d1)), np.zeros((n_out, 6)), np.zeros(n_out))
+             for _ in range(n_threads)]
+
+    def work(c):
+        g, o, p = parts[c]
+        cpu.batch_grad(X, Y, sw, cw, rows, bounds[c], bounds[c + 1], active,
+                       prog.loss_code, prog.loss_eps, prog.multinomial, weff, beff, p, g, o)
+
+    list(pool.map(work, range(n_threads)))
+    G[...] = 0.0
+    out[...] = 0.0
+    for g, o, _ in parts:  # fixed order: the same result for the same thread count
+        G += g
+        out[:, :3] += o[:, :3]
+    unused = np.zeros(1)
+    cpu.batch_step(G, rows.shape[0], theta, active, prog.fit_intercept, prog.multinomial,
+                   prog.alpha_l2, prog.alpha_l1, prog.clip_value, prog.clip_norm,
+                   prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
+                   prog.sched_code, prog.sched_sp, prog.sched_unit, T, epoch, eta_fixed,
+                   prog.average, state["avg"], False, unused, unused, True, out)
 
 
 def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs):
@@ -316,7 +361,13 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
     Returns ``(n_epochs_run, History, rng)``.
     """
     n_out = state["theta"].shape[0]
-    n_groups = min(max(int(n_jobs), 1), n_out)
+    n_jobs = max(int(n_jobs), 1)
+    if prog.batch_size == 0 and not prog.plain:
+        # full batch: threads share the rows of every epoch instead of the outputs
+        n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng,
+                           n_threads=n_jobs, **kwargs)
+        return n_iter, hist, rng
+    n_groups = min(n_jobs, n_out)
     if (n_groups == 1 or prog.multinomial or prog.batch_norm or kwargs.get("score")
             or kwargs.get("epoch_hook")):
         n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng, **kwargs)

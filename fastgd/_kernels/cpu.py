@@ -298,129 +298,161 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
             g = G[k]
             for j in range(n_features + 1):
                 g[j] = 0.0
-        # penalty value (for the objective) from the weights before the update
-        for ii in range(start, stop):
-            if ii + PREFETCH_DISTANCE < n_rows:
-                row_prefetch(X, order[ii + PREFETCH_DISTANCE])
-            i = order[ii]
-            s = sw[i]
-            for k in range(n_out):
-                if active[k]:
-                    P[k] = beff[k] + row_dot(X, i, Weff, k)
-            if multinomial:
-                # class weight of the sample's class (Y is one-hot)
-                c_i = 0.0
-                for k in range(n_out):
-                    c_i += Y[i, k] * cw[k, 0]
-                pmax = P[0]
-                for k in range(1, n_out):
-                    if P[k] > pmax:
-                        pmax = P[k]
-                z = 0.0
-                for k in range(n_out):
-                    z += math.exp(P[k] - pmax)
-                lse = pmax + math.log(z)
-                lv = lse
-                for k in range(n_out):
-                    lv -= Y[i, k] * P[k]
-                out[0, 1] += s * lv
-                out[0, 2] += s
-                out[0, 0] += lv
-                for k in range(n_out):
-                    d = c_i * s * (math.exp(P[k] - lse) - Y[i, k])
-                    if d != 0.0:
-                        row_axpy(X, i, d, G, k)
-                        G[k, n_features] += d
-            else:
-                for k in range(n_out):
-                    if not active[k]:
-                        continue
-                    yi = Y[i, k]
-                    lv = loss_value(loss_code, P[k], yi, eps)
-                    out[k, 0] += lv
-                    out[k, 1] += s * lv
-                    out[k, 2] += s
-                    class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
-                    d = class_weight * s * clip_dloss(loss_dloss(loss_code, P[k], yi, eps))
-                    if d != 0.0:
-                        row_axpy(X, i, d, G, k)
-                        G[k, n_features] += d
-        inv_m = 1.0 / m
-        sq_total = 0.0
+        batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps,
+                   multinomial, Weff, beff, P, G, out)
+        batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_l1,
+                   clip_value, clip_norm, opt_code, hp, State, kstep, sched_code, sp,
+                   sched_unit, Tupd, epoch, eta_fixed, average, Avg, batch_norm, mu,
+                   inv_sd, first, out)
+        first = False
+        start = stop
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, multinomial,
+               Weff, beff, P, G, out):
+    """Add the loss gradient of rows ``order[start:stop]`` to ``G`` (K x (d+1), the
+    intercept last; unscaled sums) and their losses to ``out[:, 0:3]``.
+
+    Predictions use ``Weff``/``beff`` (the weights as seen by the raw features). Each
+    call only reads shared data, so disjoint row ranges can run in parallel threads
+    with their own ``G``/``P``/``out``.
+    """
+    n_out = G.shape[0]
+    n_features = G.shape[1] - 1
+    n_rows = order.shape[0]
+    for ii in range(start, stop):
+        if ii + PREFETCH_DISTANCE < n_rows:
+            row_prefetch(X, order[ii + PREFETCH_DISTANCE])
+        i = order[ii]
+        s = sw[i]
         for k in range(n_out):
-            if not active[k]:
-                continue
-            theta = Theta[k]
-            g = G[k]
-            gb = g[n_features]
-            if batch_norm:
-                for j in range(n_features):
-                    g[j] = (g[j] * inv_m - mu[j] * gb * inv_m) * inv_sd[j]
-            else:
-                for j in range(n_features):
-                    g[j] *= inv_m
-            g[n_features] = gb * inv_m if fit_intercept else 0.0
-            if alpha_l2 != 0.0 or alpha_l1 != 0.0:
-                sq = 0.0
-                l1 = 0.0
-                for j in range(n_features):
-                    wj = theta[j]
-                    sq += wj * wj
-                    l1 += abs(wj)
-                pen = 0.5 * alpha_l2 * sq + alpha_l1 * l1
-                out[0 if multinomial else k, 0] += m * pen
-                for j in range(n_features):
-                    wj = theta[j]
-                    sg = 1.0 if wj > 0.0 else (-1.0 if wj < 0.0 else 0.0)
-                    g[j] += alpha_l2 * wj + alpha_l1 * sg
-            if multinomial:
-                for j in range(n_params):
-                    sq_total += g[j] * g[j]
+            if active[k]:
+                P[k] = beff[k] + row_dot(X, i, Weff, k)
         if multinomial:
-            # one model: clip its whole gradient (every output) as one vector
-            norm = math.sqrt(sq_total)
-            if clip_value > 0.0:
-                sq_total = 0.0
+            # class weight of the sample's class (Y is one-hot)
+            c_i = 0.0
+            for k in range(n_out):
+                c_i += Y[i, k] * cw[k, 0]
+            pmax = P[0]
+            for k in range(1, n_out):
+                if P[k] > pmax:
+                    pmax = P[k]
+            z = 0.0
+            for k in range(n_out):
+                z += math.exp(P[k] - pmax)
+            lse = pmax + math.log(z)
+            lv = lse
+            for k in range(n_out):
+                lv -= Y[i, k] * P[k]
+            out[0, 1] += s * lv
+            out[0, 2] += s
+            out[0, 0] += lv
+            for k in range(n_out):
+                d = c_i * s * (math.exp(P[k] - lse) - Y[i, k])
+                if d != 0.0:
+                    row_axpy(X, i, d, G, k)
+                    G[k, n_features] += d
+        else:
+            for k in range(n_out):
+                if not active[k]:
+                    continue
+                yi = Y[i, k]
+                lv = loss_value(loss_code, P[k], yi, eps)
+                out[k, 0] += lv
+                out[k, 1] += s * lv
+                out[k, 2] += s
+                class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
+                d = class_weight * s * clip_dloss(loss_dloss(loss_code, P[k], yi, eps))
+                if d != 0.0:
+                    row_axpy(X, i, d, G, k)
+                    G[k, n_features] += d
+
+
+@njit(fastmath=FASTMATH, cache=True, nogil=True)
+def batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_l1,
+               clip_value, clip_norm, opt_code, hp, State, kstep, sched_code, sp,
+               sched_unit, Tupd, epoch, eta_fixed, average, Avg, batch_norm, mu, inv_sd,
+               first, out):
+    """One update from the summed gradient ``G`` of a batch of ``m`` rows: mean, batch
+    norm chain rule, penalty, clipping, learning rate, optimizer step, averaging."""
+    n_out = Theta.shape[0]
+    n_features = Theta.shape[1] - 1
+    n_params = n_features + 1 if fit_intercept else n_features
+    inv_m = 1.0 / m
+    sq_total = 0.0
+    for k in range(n_out):
+        if not active[k]:
+            continue
+        theta = Theta[k]
+        g = G[k]
+        gb = g[n_features]
+        if batch_norm:
+            for j in range(n_features):
+                g[j] = (g[j] * inv_m - mu[j] * gb * inv_m) * inv_sd[j]
+        else:
+            for j in range(n_features):
+                g[j] *= inv_m
+        g[n_features] = gb * inv_m if fit_intercept else 0.0
+        if alpha_l2 != 0.0 or alpha_l1 != 0.0:
+            sq = 0.0
+            l1 = 0.0
+            for j in range(n_features):
+                wj = theta[j]
+                sq += wj * wj
+                l1 += abs(wj)
+            pen = 0.5 * alpha_l2 * sq + alpha_l1 * l1
+            out[0 if multinomial else k, 0] += m * pen
+            for j in range(n_features):
+                wj = theta[j]
+                sg = 1.0 if wj > 0.0 else (-1.0 if wj < 0.0 else 0.0)
+                g[j] += alpha_l2 * wj + alpha_l1 * sg
+        if multinomial:
+            for j in range(n_params):
+                sq_total += g[j] * g[j]
+    if multinomial:
+        # one model: clip its whole gradient (every output) as one vector
+        norm = math.sqrt(sq_total)
+        if clip_value > 0.0:
+            sq_total = 0.0
+            for k in range(n_out):
+                g = G[k]
+                for j in range(n_params):
+                    if g[j] > clip_value:
+                        g[j] = clip_value
+                    elif g[j] < -clip_value:
+                        g[j] = -clip_value
+                    sq_total += g[j] * g[j]
+        if clip_norm > 0.0:
+            coef = clip_norm / (math.sqrt(sq_total) + 1e-6)
+            if coef < 1.0:
                 for k in range(n_out):
                     g = G[k]
                     for j in range(n_params):
-                        if g[j] > clip_value:
-                            g[j] = clip_value
-                        elif g[j] < -clip_value:
-                            g[j] = -clip_value
-                        sq_total += g[j] * g[j]
-            if clip_norm > 0.0:
-                coef = clip_norm / (math.sqrt(sq_total) + 1e-6)
-                if coef < 1.0:
-                    for k in range(n_out):
-                        g = G[k]
-                        for j in range(n_params):
-                            g[j] *= coef
-            out[0, 3] += norm
-        for k in range(n_out):
-            if not active[k]:
-                continue
-            if not multinomial:
-                out[k, 3] += clip_gradient(G[k], n_params, clip_value, clip_norm)
-            if eta_fixed[k] > 0.0:
-                lr = eta_fixed[k]
-            elif sched_unit == _r.UNIT_EPOCH:
-                lr = lr_at(sched_code, sp, epoch)
-            else:
-                lr = lr_at(sched_code, sp, Tupd[k])
-            if first:
-                out[k, 4] = lr
-            kstep[k] += 1
-            theta = Theta[k]
-            opt_update(opt_code, hp, State[k], kstep[k], lr, theta, G[k], n_params,
-                       n_features)
-            t_now = Tupd[k]
-            if average > 0.0 and average <= t_now + 1.0:
-                num = t_now + 2.0 - average
-                avg = Avg[k]
-                for j in range(n_features + 1):
-                    avg[j] += (theta[j] - avg[j]) / num
-            Tupd[k] = t_now + 1.0
-            out[k, 5] += 1.0
-        first = False
-        start = stop
+                        g[j] *= coef
+        out[0, 3] += norm
+    for k in range(n_out):
+        if not active[k]:
+            continue
+        if not multinomial:
+            out[k, 3] += clip_gradient(G[k], n_params, clip_value, clip_norm)
+        if eta_fixed[k] > 0.0:
+            lr = eta_fixed[k]
+        elif sched_unit == _r.UNIT_EPOCH:
+            lr = lr_at(sched_code, sp, epoch)
+        else:
+            lr = lr_at(sched_code, sp, Tupd[k])
+        if first:
+            out[k, 4] = lr
+        kstep[k] += 1
+        theta = Theta[k]
+        opt_update(opt_code, hp, State[k], kstep[k], lr, theta, G[k], n_params,
+                   n_features)
+        t_now = Tupd[k]
+        if average > 0.0 and average <= t_now + 1.0:
+            num = t_now + 2.0 - average
+            avg = Avg[k]
+            for j in range(n_features + 1):
+                avg[j] += (theta[j] - avg[j]) / num
+        Tupd[k] = t_now + 1.0
+        out[k, 5] += 1.0

@@ -1,6 +1,8 @@
 """FastSGDRegressor: scikit-learn's SGDRegressor, compiled, with minibatches and
 modern optimizers."""
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
@@ -52,6 +54,11 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         visits blocks of ``shuffle_block_size`` consecutive rows in a random order and
         the rows of each block in a random order (every row once per epoch); much
         less random memory access on data larger than the caches.
+    n_jobs : int or None, default=None
+        Threads for full-batch training (``batch_size="full"``): the gradient sum is
+        split over row ranges, then added in a fixed order, so results are identical
+        for a given ``n_jobs`` (and differ by rounding between values). -1: all cores.
+        Not used with ``batch_norm=True`` or in the other batch modes.
     shuffle_block_size : int or None, default=None
         Rows per block for ``shuffle="block"``; None picks about 256 KiB of ``X``.
     verbose : int, default=0
@@ -161,6 +168,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         **BaseFastSGD._parameter_constraints,
         "loss": [StrOptions({"squared_error", "huber", "epsilon_insensitive",
                              "squared_epsilon_insensitive"})],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -186,6 +194,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         warm_start=False,
         average=False,
         batch_size=1,
+        n_jobs=None,
         shuffle_block_size=None,
         optimizer="sgd",
         clip_norm=None,
@@ -217,6 +226,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         self.warm_start = warm_start
         self.average = average
         self.batch_size = batch_size
+        self.n_jobs = n_jobs
         self.shuffle_block_size = shuffle_block_size
         self.optimizer = optimizer
         self.clip_norm = clip_norm
@@ -302,7 +312,8 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
                                 multioutput="raw_values")
 
         cw = np.ones((Y.shape[1], 2), dtype=np.float64)
-        self._train(X, Y, sw, cw, train_idx=train_idx, make_score=make_score, **kwargs)
+        self._train(X, Y, sw, cw, train_idx=train_idx, make_score=make_score,
+                    n_jobs=self.n_jobs, **kwargs)
         return self
 
     def _finish_fitted(self):

@@ -1,0 +1,83 @@
+"""n_jobs: multi-threaded full-batch gradients equal single-threaded ones to rounding,
+and are bit-for-bit reproducible for a given thread count."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+from fastgd import FastSGDClassifier, FastSGDRegressor
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(501, 7))
+    X[rng.random(X.shape) < 0.3] = 0.0
+    Y = X @ rng.normal(size=(7, 2)) + 0.1 * rng.normal(size=(501, 2))
+    return X, Y
+
+
+def _fit(est, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y)
+
+
+MODES = [
+    dict(learning_rate="constant", eta0=0.1),
+    dict(optimizer="adam", eta0=0.05, learning_rate="constant", penalty="elasticnet"),
+    dict(optimizer="momentum", eta0=0.05, learning_rate="constant", clip_norm=0.5,
+         average=3),
+    dict(optimizer="rmsprop", eta0=0.01, learning_rate="invscaling", loss="huber"),
+]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("two_d", [False, True])
+@pytest.mark.parametrize("params", MODES)
+def test_threads_match_one_thread(data, params, two_d, sparse):
+    X, Y = data
+    y = Y if two_d else Y[:, 0]
+    Xin = sp.csr_matrix(X) if sparse else X
+    one = _fit(FastSGDRegressor(batch_size="full", max_iter=15, tol=None, **params), Xin, y)
+    for n_jobs in (2, 3):
+        many = _fit(FastSGDRegressor(batch_size="full", max_iter=15, tol=None,
+                                     n_jobs=n_jobs, **params), Xin, y)
+        np.testing.assert_allclose(many.coef_, one.coef_, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(many.loss_curve_, one.loss_curve_, rtol=1e-10)
+        again = _fit(FastSGDRegressor(batch_size="full", max_iter=15, tol=None,
+                                      n_jobs=n_jobs, **params), Xin, y)
+        np.testing.assert_array_equal(again.coef_, many.coef_)
+
+
+def test_threads_multinomial_and_ovr(data):
+    X, Y = data
+    labels = np.digitize(Y[:, 0], np.quantile(Y[:, 0], [0.33, 0.66]))
+    for params in (dict(loss="log_loss", multi_class="multinomial"), dict()):
+        kw = dict(batch_size="full", max_iter=10, tol=None, learning_rate="constant",
+                  eta0=0.1, **params)
+        one = _fit(FastSGDClassifier(**kw), X, labels)
+        two = _fit(FastSGDClassifier(n_jobs=2, **kw), X, labels)
+        np.testing.assert_allclose(two.coef_, one.coef_, rtol=1e-10, atol=1e-13)
+
+
+def test_batch_norm_runs_on_one_thread(data):
+    X, Y = data
+    kw = dict(batch_size="full", max_iter=5, tol=None, batch_norm=True)
+    one = _fit(FastSGDRegressor(**kw), X, Y[:, 0])
+    two = _fit(FastSGDRegressor(n_jobs=2, **kw), X, Y[:, 0])
+    np.testing.assert_array_equal(two.coef_, one.coef_)
+
+
+def test_threads_with_early_stopping_and_callbacks(data):
+    X, Y = data
+    seen = []
+    kw = dict(batch_size="full", max_iter=30, learning_rate="constant", eta0=0.1,
+              early_stopping=True, random_state=0, callbacks=[lambda i: seen.append(i.epoch)])
+    one = _fit(FastSGDRegressor(**kw), X, Y[:, 0])
+    two = _fit(FastSGDRegressor(n_jobs=2, **kw), X, Y[:, 0])
+    np.testing.assert_allclose(two.coef_, one.coef_, rtol=1e-10)
+    assert two.n_iter_ == one.n_iter_
