@@ -368,7 +368,13 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
             if self.multi_class == "multinomial":
                 return softmax(scores, axis=1)
             prob = expit(scores)
-            return prob / prob.sum(axis=1, keepdims=True)
+            prob_sum = prob.sum(axis=1, keepdims=True)
+            # every class's logistic output underflowed: uniform, as scikit-learn
+            all_zero = prob_sum[:, 0] == 0
+            if np.any(all_zero):
+                prob[all_zero, :] = 1.0
+                prob_sum[all_zero] = len(self.classes_)
+            return prob / prob_sum
         prob = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
         if binary:
             return np.column_stack([1.0 - prob, prob])
