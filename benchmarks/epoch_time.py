@@ -52,25 +52,24 @@ def _data(n, d, seed=0):
     return X, y
 
 
-def _time_fastgd(params, X, y, epochs):
-    est = FastSGDRegressor(max_iter=epochs, tol=None, random_state=0, **params)
+def _time_fit(est, X, y, epochs):
+    """Seconds per epoch of ``est.fit`` (``max_iter=epochs, tol=None``) and its R²."""
+    est.set_params(max_iter=epochs, tol=None, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         t0 = time.perf_counter()
         est.fit(X, y)
         dt = time.perf_counter() - t0
     return dt / epochs, r2_score(y, est.predict(X))
+
+
+def _time_fastgd(params, X, y, epochs):
+    return _time_fit(FastSGDRegressor(**params), X, y, epochs)
 
 
 def _time_sklearn(X, y, epochs, shuffle=True):
-    est = SGDRegressor(max_iter=epochs, tol=None, random_state=0, learning_rate="constant",
-                       eta0=0.001, shuffle=shuffle)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        t0 = time.perf_counter()
-        est.fit(X, y)
-        dt = time.perf_counter() - t0
-    return dt / epochs, r2_score(y, est.predict(X))
+    return _time_fit(SGDRegressor(learning_rate="constant", eta0=0.001, shuffle=shuffle),
+                     X, y, epochs)
 
 
 def _time_numpy(X, y, epochs, batch=256, lr=0.01, mu=0.9, alpha=1e-4):

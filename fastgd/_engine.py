@@ -117,12 +117,11 @@ def current_params(state, prog):
     *without* its running scale factor, so its scores (and stopping epochs) are off
     whenever L2 shrinkage is on; fastgd scores the true current weights.
     """
-    if state["scaled"]:
-        d = state["q"].shape[1]
-        sc = state["sc"]
-        w = state["plain_w"][:, :d] * sc[:, cpu.S_WSCALE][:, None]
-        return w, sc[:, cpu.S_INTERCEPT].copy()
     theta = state["theta"]
+    if state["scaled"]:
+        sc = state["sc"]
+        w = theta[:, :-1] * sc[:, cpu.S_WSCALE][:, None]
+        return w, sc[:, cpu.S_INTERCEPT].copy()
     return _fold_batch_norm(theta[:, :-1], theta[:, -1].copy(), state, prog)
 
 
@@ -137,7 +136,6 @@ class History:
         self.val = []
         self.time = []  # seconds since the start of the fit call, at each epoch's end
         self.samples = []  # training rows visited since the start of the call
-        self.converged = False
 
     @property
     def grad_norm(self):
@@ -246,6 +244,10 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             )
             state["updates"][:] = T - 1.0
             state["step"][:] = (T - 1.0).astype(np.int64)
+            # the loop works on contiguous copies; theta/avg hold them (still scaled)
+            # between epochs, for scores, snapshots, callbacks and the caller
+            theta[:, :d] = W
+            avg[:, :d] = AW
             finite = bool(np.isfinite(sc[:, cpu.S_INTERCEPT]).all() and np.isfinite(W).all())
         elif pool is not None:
             _full_batch_threads(pool, n_threads, X, Y, sw, cw, train_idx, state, prog,
@@ -304,19 +306,11 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
                 no_improve[k] = 0
             else:
                 active[k] = False
-        if prog.plain:
-            state["theta"][:, :d] = W  # the live weights, for the hook's views
-            state["avg"][:, :d] = AW
         stop = epoch_hook is not None and bool(epoch_hook(epoch, hist, state))
         if stop or not active.any():
-            hist.converged = not active.any()
             break
     if pool is not None:
         pool.shutdown()
-    if prog.plain:
-        # the scaled arrays are the live ones: copy them into the state's theta/avg
-        state["theta"][:, :d] = W
-        state["avg"][:, :d] = AW
     if restore_best and best_snapshot is not None:
         _restore(state, best_snapshot)
     return epoch_run, hist
@@ -428,7 +422,7 @@ def _auto_block_rows(X, d):
 
 def _snapshot(state, prev, which):
     """Remember the current parameters of the outputs in ``which``."""
-    theta, avg = unscaled_copies(_live_view(state))
+    theta, avg = unscaled_copies(state)
     if prev is None:
         prev = {"theta": theta.copy(), "avg": avg.copy(),
                 "bn_mean": state["bn_mean"].copy(), "bn_var": state["bn_var"].copy(),
@@ -440,21 +434,6 @@ def _snapshot(state, prev, which):
     prev["bn_mean"][:] = state["bn_mean"]
     prev["bn_var"][:] = state["bn_var"]
     return prev
-
-
-def _live_view(state):
-    """A state dict whose theta/avg hold the live (possibly scaled) arrays."""
-    if not state["scaled"]:
-        return state
-    view = dict(state)
-    d = state["q"].shape[1]
-    theta = state["theta"].copy()
-    avg = state["avg"].copy()
-    theta[:, :d] = state["plain_w"]
-    avg[:, :d] = state["plain_aw"]
-    view["theta"] = theta
-    view["avg"] = avg
-    return view
 
 
 def _restore(state, snap):

@@ -264,7 +264,6 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
     n_out = Theta.shape[0]
     n_features = Theta.shape[1] - 1
     n_rows = order.shape[0]
-    n_params = n_features + 1 if fit_intercept else n_features
     for k in range(n_out):
         for c in range(6):
             out[k, c] = 0.0
@@ -380,7 +379,6 @@ def batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_
     n_features = Theta.shape[1] - 1
     n_params = n_features + 1 if fit_intercept else n_features
     inv_m = 1.0 / m
-    sq_total = 0.0
     for k in range(n_out):
         if not active[k]:
             continue
@@ -407,30 +405,10 @@ def batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_
                 wj = theta[j]
                 sg = 1.0 if wj > 0.0 else (-1.0 if wj < 0.0 else 0.0)
                 g[j] += alpha_l2 * wj + alpha_l1 * sg
-        if multinomial:
-            for j in range(n_params):
-                sq_total += g[j] * g[j]
     if multinomial:
-        # one model: clip its whole gradient (every output) as one vector
-        norm = math.sqrt(sq_total)
-        if clip_value > 0.0:
-            sq_total = 0.0
-            for k in range(n_out):
-                g = G[k]
-                for j in range(n_params):
-                    if g[j] > clip_value:
-                        g[j] = clip_value
-                    elif g[j] < -clip_value:
-                        g[j] = -clip_value
-                    sq_total += g[j] * g[j]
-        if clip_norm > 0.0:
-            coef = clip_norm / (math.sqrt(sq_total) + 1e-6)
-            if coef < 1.0:
-                for k in range(n_out):
-                    g = G[k]
-                    for j in range(n_params):
-                        g[j] *= coef
-        out[0, 3] += norm
+        # one model: clip its whole gradient (every output) as one vector; without an
+        # intercept its slots hold 0 and change neither the norm nor the clipping
+        out[0, 3] += clip_gradient(G.reshape(-1), G.size, clip_value, clip_norm)
     for k in range(n_out):
         if not active[k]:
             continue

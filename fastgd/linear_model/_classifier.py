@@ -367,23 +367,11 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
                 return np.column_stack([1.0 - p, p])
             if self.multi_class == "multinomial":
                 return softmax(scores, axis=1)
-            prob = expit(scores)
-            prob_sum = prob.sum(axis=1, keepdims=True)
-            # every class's logistic output underflowed: uniform, as scikit-learn
-            all_zero = prob_sum[:, 0] == 0
-            if np.any(all_zero):
-                prob[all_zero, :] = 1.0
-                prob_sum[all_zero] = len(self.classes_)
-            return prob / prob_sum
+            return _normalize_rows(expit(scores))
         prob = (np.clip(scores, -1.0, 1.0) + 1.0) / 2.0
         if binary:
             return np.column_stack([1.0 - prob, prob])
-        prob_sum = prob.sum(axis=1)
-        all_zero = prob_sum == 0
-        if np.any(all_zero):
-            prob[all_zero, :] = 1.0
-            prob_sum[all_zero] = len(self.classes_)
-        return prob / prob_sum[:, None]
+        return _normalize_rows(prob)
 
     @available_if(_check_proba)
     def predict_log_proba(self, X):
@@ -399,3 +387,14 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
+
+
+def _normalize_rows(prob):
+    """One-vs-rest scores in [0, 1] to probabilities; all-zero rows become uniform
+    (scikit-learn's rule)."""
+    prob_sum = prob.sum(axis=1)
+    all_zero = prob_sum == 0
+    if np.any(all_zero):
+        prob[all_zero, :] = 1.0
+        prob_sum[all_zero] = prob.shape[1]
+    return prob / prob_sum[:, None]
