@@ -1,10 +1,12 @@
-"""``python -m benchmarks [epoch_time|sparse_scaling] [options]`` (default: epoch_time)."""
+"""``python -m benchmarks [epoch_time|sparse_scaling|dask_scaling] [options]``
+(default: epoch_time)."""
 
 import sys
 
-from . import epoch_time, sparse_scaling
+from . import dask_scaling, epoch_time, sparse_scaling
 
-SUITES = {"epoch_time": epoch_time.main, "sparse_scaling": sparse_scaling.main}
+SUITES = {"epoch_time": epoch_time.main, "sparse_scaling": sparse_scaling.main,
+          "dask_scaling": dask_scaling.main}
 
 
 def main(argv=None):

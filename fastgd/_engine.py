@@ -9,6 +9,7 @@ and stop one by one, exactly as if each were trained alone; the multinomial mode
 outputs form one model and stop together.
 """
 
+import copy
 import math
 import time
 import warnings
@@ -136,6 +137,7 @@ class History:
         self.val = []
         self.time = []  # seconds since the start of the fit call, at each epoch's end
         self.samples = []  # training rows visited since the start of the call
+        self.objective = []  # (K,) objective sums of each epoch (fastgd.dask sums them)
 
     @property
     def grad_norm(self):
@@ -144,7 +146,8 @@ class History:
 
 def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_change,
         shuffle, rng, score=None, restore_best=False, epoch_hook=None,
-        shuffle_block=None, n_threads=1):
+        shuffle_block=None, n_threads=1, progress=None, on_divergence="raise",
+        backend=None):
     """Train for up to ``max_epochs`` epochs; return ``(n_epochs_run, History)``.
 
     ``X`` is a dense array or a CSR tuple, ``Y`` the (n, K) targets, ``cw`` the (K, 2)
@@ -155,7 +158,21 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     gradient is summed over that many contiguous row ranges in parallel threads, then
     added in range order: deterministic for a given thread count (the sum's rounding
     depends on it).
-    Raises the scikit-learn overflow ``ValueError`` if parameters become non-finite.
+
+    While it runs, ``state["progress"]`` holds what the convergence rules remember
+    between epochs (epochs done, active outputs, best objective/score, epochs without
+    improvement, the best weights, the history), so a snapshot taken by a callback can
+    resume the interrupted call: passing that dict back as ``progress`` continues at
+    the next epoch exactly as the uninterrupted run would. It is removed at the end.
+
+    ``backend`` (batch modes only) runs the epochs instead of the CPU loop, e.g. a
+    :class:`fastgd._kernels.cuda.CudaBackend` holding device copies of the data; it
+    gets a seed per epoch (None: rows in order) instead of an order, and copies the
+    state back into ``state`` at every epoch's end.
+
+    Raises the scikit-learn overflow ``ValueError`` if parameters become non-finite;
+    with ``on_divergence="restore"`` it instead puts back the parameters (and optimizer
+    state) from before the diverging epoch, warns, and stops.
     """
     n_out, d1 = state["theta"].shape
     d = d1 - 1
@@ -203,6 +220,9 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         P = np.zeros(n_out, dtype=np.float64)
         T = state["updates"]
 
+    if backend is not None:
+        backend.start(state)  # the state is final (unscaled) here: uploaded once
+
     # one batch holding every row: the order only changes rounding, and visiting rows
     # in a random order would cost random memory access for nothing
     shuffle = shuffle if batch < n_train else False
@@ -221,11 +241,28 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     best_score = np.full(n_out, -math.inf)
     no_improve = np.zeros(n_out, dtype=np.int64)
     best_snapshot = None
-    epoch_run = 0
+    epoch0 = 0
     t_start = time.perf_counter()
-    for epoch in range(max_epochs):
+    if progress is not None:
+        epoch0 = int(progress["epoch"])
+        hist = copy.deepcopy(progress["hist"])
+        active[:] = progress["active"]
+        best_obj[:] = progress["best_obj"]
+        best_score[:] = progress["best_score"]
+        no_improve[:] = progress["no_improve"]
+        best_snapshot = copy.deepcopy(progress["best_snapshot"])
+        t_start -= hist.time[-1] if hist.time else 0.0
+    epoch_run = epoch0
+    # a snapshot of the converged last epoch resumes to nothing left to run
+    last = max_epochs if active.any() else epoch0
+    for epoch in range(epoch0, last):
+        if on_divergence == "restore":
+            before = _live_copy(state)
         epoch_run = epoch + 1
-        if shuffle == "block":
+        if backend is not None:
+            # the device computes its order from one integer (a counter-based shuffle)
+            order = int(rng.integers(0, 2**63)) if shuffle else None
+        elif shuffle == "block":
             seed = int(rng.integers(0, 2**63))
             order = block_order(train_idx, block_rows, seed, order_buf)
         elif shuffle:
@@ -249,6 +286,9 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             theta[:, :d] = W
             avg[:, :d] = AW
             finite = bool(np.isfinite(sc[:, cpu.S_INTERCEPT]).all() and np.isfinite(W).all())
+        elif backend is not None:
+            backend.epoch(state, order, active, eta_fixed, float(state["epochs"]), out)
+            finite = bool(np.isfinite(theta).all())
         elif pool is not None:
             _full_batch_threads(pool, n_threads, X, Y, sw, cw, train_idx, state, prog,
                                 active, T, float(state["epochs"]), eta_fixed, G, out)
@@ -267,10 +307,25 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             finite = bool(np.isfinite(theta).all())
         state["epochs"] += 1
         rows = [0] if joint else np.flatnonzero(active)
-        # an overflowing loss means overflowing predictions: divergence, even while
-        # the weights themselves are still finite
-        if not finite or not np.isfinite(out[rows, 0]).all():
-            raise ValueError(OVERFLOW_MESSAGE.format(epoch=epoch + 1))
+        # an overflowing loss means overflowing predictions, an infinite gradient norm
+        # an overflowing gradient (clipping would hide it), an infinite optimizer
+        # buffer (Adam's second moment, AdaGrad's sum) an optimizer that stopped
+        # moving, and an infinite batch variance a feature normalized to nothing:
+        # divergence, even while the weights themselves are still finite
+        if (not finite or not np.isfinite(out[rows, 0]).all()
+                or not np.isfinite(out[rows, 3]).all()
+                or not np.isfinite(state["opt_state"]).all()
+                or (prog.batch_norm and not np.isfinite(state["bn_var"]).all())):
+            if on_divergence != "restore":
+                raise ValueError(OVERFLOW_MESSAGE.format(epoch=epoch + 1))
+            _live_restore(state, before)
+            warnings.warn(
+                OVERFLOW_MESSAGE.format(epoch=epoch + 1) + " on_divergence='restore': "
+                f"keeping the parameters from before epoch #{epoch + 1} and stopping.",
+                DivergenceWarning, stacklevel=2,
+            )
+            epoch_run = epoch
+            break
 
         wsum = out[rows, 2].sum() / max(len(rows), 1)
         hist.time.append(time.perf_counter() - t_start)
@@ -279,6 +334,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         hist.lr.append(float(out[rows[0], 4]) if len(rows) else 0.0)
         hist.norm_sum.append(float(out[rows, 3].sum()))
         hist.n_updates.append(float(out[rows, 5].sum()))
+        hist.objective.append(out[:, 0].copy())
         objective = out[:, 0] / max(n_train, 1)
         if joint:
             objective[:] = objective[0]
@@ -306,14 +362,39 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
                 no_improve[k] = 0
             else:
                 active[k] = False
+        state["progress"] = {
+            "epoch": epoch + 1, "active": active.copy(), "best_obj": best_obj.copy(),
+            "best_score": best_score.copy(), "no_improve": no_improve.copy(),
+            "best_snapshot": best_snapshot, "hist": hist,
+        }
         stop = epoch_hook is not None and bool(epoch_hook(epoch, hist, state))
         if stop or not active.any():
             break
+    state.pop("progress", None)
     if pool is not None:
         pool.shutdown()
     if restore_best and best_snapshot is not None:
         _restore(state, best_snapshot)
     return epoch_run, hist
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training diverged and ``on_divergence="restore"`` kept the last finite weights."""
+
+
+def _live_copy(state):
+    """Copies of the arrays an epoch changes (cheap: O(outputs x features))."""
+    return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in state.items()
+            if k not in ("rng", "progress")}
+
+
+def _live_restore(state, saved):
+    # in place: the epoch loop holds references to these arrays
+    for k, v in saved.items():
+        if isinstance(v, np.ndarray) and isinstance(state.get(k), np.ndarray):
+            state[k][...] = v
+        else:
+            state[k] = v
 
 
 def _full_batch_threads(pool, n_threads, X, Y, sw, cw, rows, state, prog, active, T,
@@ -356,6 +437,10 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
     """
     n_out = state["theta"].shape[0]
     n_jobs = max(int(n_jobs), 1)
+    if kwargs.get("backend") is not None:
+        # the device runs every output and row at once: no thread groups
+        n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng, **kwargs)
+        return n_iter, hist, rng
     if prog.batch_size == 0 and not prog.plain:
         # full batch: threads share the rows of every epoch instead of the outputs
         n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng,
@@ -363,7 +448,7 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
         return n_iter, hist, rng
     n_groups = min(n_jobs, n_out)
     if (n_groups == 1 or prog.multinomial or prog.batch_norm or kwargs.get("score")
-            or kwargs.get("epoch_hook")):
+            or kwargs.get("epoch_hook") or kwargs.get("progress")):
         n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng, **kwargs)
         return n_iter, hist, rng
     from joblib import Parallel, delayed

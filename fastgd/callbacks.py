@@ -223,6 +223,35 @@ class Checkpoint(Callback):
         with open(path, "rb") as fh:
             return pickle.load(fh)
 
+    @staticmethod
+    def resume(checkpoint, X, y, sample_weight=None):
+        """Finish the ``fit`` call that a checkpoint interrupted.
+
+        The checkpoint holds, besides the parameters, optimizer state, schedule
+        position and shuffling stream, what the convergence rules remember between
+        epochs (epochs without improvement, best objective or validation score, the
+        best weights for ``restore_best_weights``, the ``"adaptive"`` rate, the
+        history). Resuming on the same data runs the remaining epochs of that call,
+        so the result (``coef_``, ``n_iter_``, ``loss_curve_``, ...) is bit-identical
+        to the uninterrupted fit's; only ``time_curve_`` differs.
+
+        Parameters
+        ----------
+        checkpoint : str, path-like or estimator
+            A file written by :class:`Checkpoint`, or an estimator from
+            :meth:`EpochInfo.snapshot` (set ``callbacks`` on it first to keep
+            checkpointing).
+        X, y, sample_weight
+            The data of the interrupted fit.
+
+        Returns
+        -------
+        estimator
+            The fitted estimator.
+        """
+        est = checkpoint if hasattr(checkpoint, "_resume_fit") else Checkpoint.load(checkpoint)
+        return est._resume_fit(X, y, sample_weight=sample_weight)
+
 
 def as_callbacks(callbacks):
     """Validate the ``callbacks`` parameter; return a list."""

@@ -706,6 +706,15 @@ def build_parser():
                              "(default: ./fastgd-demo)")
     p_demo.set_defaults(func=demo)
 
+    p_warm = sub.add_parser(
+        "warmup", help="compile every kernel once into Numba's on-disk cache",
+        description="Compile (or load) every kernel specialization the estimators use, "
+                    "so that first fits in later processes load them from the cache "
+                    "instead of compiling; prints where each kernel is cached.",
+        formatter_class=fmt,
+    )
+    p_warm.set_defaults(func=warmup_cmd)
+
     p_bench = sub.add_parser(
         "bench", help="run the benchmark suite of a source checkout (benchmarks/)",
         description="Run the benchmarks of a source checkout side by side with "
@@ -718,6 +727,16 @@ def build_parser():
                          help="suite name and its options")
     p_bench.set_defaults(func=bench)
     return parser
+
+
+def warmup_cmd(args):
+    """Compile the kernels into the cache (``fastgd warmup``)."""
+    from ._warmup import warmup
+
+    report = warmup(verbose=True)
+    seconds = report[0]["seconds"] if report else 0.0
+    print(f"{len(report)} kernels ready in {seconds:.1f} s")
+    return 0
 
 
 def bench(args):

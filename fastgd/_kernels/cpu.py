@@ -30,21 +30,22 @@ dot products while keeping NaN/inf checks meaningful.
 
 import math
 
-from numba import njit, types
+from numba import types
 from numba.extending import overload
 
 from . import rules as _r
+from ._jit import kernel
 from .rows import (PREFETCH_DISTANCE, row_add_norms, row_axpy, row_dot, row_dot_sq,
                    row_l1_truncate, row_prefetch)
 
 FASTMATH = {"reassoc", "contract"}
 
-loss_value = njit(inline="always", fastmath=FASTMATH, cache=True)(_r.loss_value)
-loss_dloss = njit(inline="always", fastmath=FASTMATH, cache=True)(_r.loss_dloss)
-clip_dloss = njit(inline="always", fastmath=FASTMATH, cache=True)(_r.clip_dloss)
-lr_at = njit(fastmath=FASTMATH, cache=True)(_r.lr_at)
-opt_update = njit(fastmath=FASTMATH, cache=True)(_r.opt_update)
-clip_gradient = njit(fastmath=FASTMATH, cache=True)(_r.clip_gradient)
+loss_value = kernel(inline="always", fastmath=FASTMATH)(_r.loss_value)
+loss_dloss = kernel(inline="always", fastmath=FASTMATH)(_r.loss_dloss)
+clip_dloss = kernel(inline="always", fastmath=FASTMATH)(_r.clip_dloss)
+lr_at = kernel(fastmath=FASTMATH)(_r.lr_at)
+opt_update = kernel(fastmath=FASTMATH)(_r.opt_update)
+clip_gradient = kernel(fastmath=FASTMATH)(_r.clip_gradient)
 
 # indices into the scalar state of epoch_plain (one row of ``sc`` per output)
 S_INTERCEPT, S_WSCALE, S_SQNORM, S_L1NORM, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT, S_U = range(8)
@@ -53,7 +54,7 @@ N_PLAIN_SCALARS = 8
 PEN_NONE, PEN_L1, PEN_L2, PEN_ELASTICNET = 0, 1, 2, 3  # scikit-learn's codes
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@kernel(fastmath=FASTMATH)
 def _reset_wscale(w, aw, sc):
     """Fold ``wscale`` and the lazy average's a/b into the arrays (scikit-learn)."""
     n = w.shape[0]
@@ -70,7 +71,7 @@ def _reset_wscale(w, aw, sc):
     sc[S_WSCALE] = 1.0
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@kernel(fastmath=FASTMATH)
 def finalize_plain(W, AW, SC):
     """Bring the scaled representation of every output back to plain arrays."""
     for k in range(W.shape[0]):
@@ -82,7 +83,7 @@ def finalize_plain(W, AW, SC):
 FASTMATH_PLAIN = {"reassoc"}
 
 
-@njit(fastmath=FASTMATH_PLAIN, cache=True, nogil=True)
+@kernel(fastmath=FASTMATH_PLAIN, nogil=True)
 def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
                 intercept_decay, loss_code, eps, penalty, alpha, l1_ratio, average,
                 sched_code, sp, sched_unit, epoch, eta_fixed, wscale_threshold, out):
@@ -179,7 +180,7 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
             out[k, 5] += 1.0
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@kernel(fastmath=FASTMATH)
 def _batch_norm_stats(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_eps,
                       mu, inv_sd):
     """Per-feature normalization of one batch (dense X); updates the running stats.
@@ -243,7 +244,7 @@ def _ov_batch_norm_batch(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn
     return impl
 
 
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
+@kernel(fastmath=FASTMATH, nogil=True)
 def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
                 loss_code, eps, multinomial, alpha_l2, alpha_l1,
                 clip_value, clip_norm,
@@ -307,7 +308,7 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
         start = stop
 
 
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
+@kernel(fastmath=FASTMATH, nogil=True)
 def batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, multinomial,
                Weff, beff, P, G, out):
     """Add the loss gradient of rows ``order[start:stop]`` to ``G`` (K x (d+1), the
@@ -368,7 +369,7 @@ def batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, multino
                     G[k, n_features] += d
 
 
-@njit(fastmath=FASTMATH, cache=True, nogil=True)
+@kernel(fastmath=FASTMATH, nogil=True)
 def batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_l1,
                clip_value, clip_norm, opt_code, hp, State, kstep, sched_code, sp,
                sched_unit, Tupd, epoch, eta_fixed, average, Avg, batch_norm, mu, inv_sd,

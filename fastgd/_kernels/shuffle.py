@@ -9,11 +9,11 @@ NumPy generator each epoch, so the order is reproducible from ``random_state``.
 """
 
 import numpy as np
-from numba import njit
+
+from ._jit import kernel
 
 
-
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _splitmix64(state):
     z = state + np.uint64(0x9E3779B97F4A7C15)
     s = z
@@ -22,14 +22,14 @@ def _splitmix64(state):
     return s, z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _below(state, n):
     """A number in [0, n) (n < 2**32) and the new state (Lemire's multiply-shift)."""
     state, r = _splitmix64(state)
     return state, np.int64((np.uint64(r >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
-@njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def block_order(rows, block, seed, out):
     """Fill ``out`` with ``rows`` in shuffled blocks of ``block`` rows, shuffled within."""
     n = rows.shape[0]

@@ -1,6 +1,7 @@
 """Shared machinery of the fastgd estimators: parameters, validation, fit plumbing."""
 
 import copy
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,7 +12,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .. import _engine
+from .. import _device, _engine
+from .._memory import check_fit_memory
 from .._program import lower
 from ..callbacks import EpochInfo, as_callbacks
 from ..optim import OPTIMIZER_NAMES, Optimizer
@@ -132,23 +134,47 @@ class BaseFastSGD(BaseEstimator):
         "bn_momentum": [Interval(Real, 0, 1, closed="right")],
         "bn_eps": [Interval(Real, 0, None, closed="neither")],
         "restore_best_weights": ["boolean"],
-        "device": [StrOptions({"cpu", "cuda"})],
+        "on_divergence": [StrOptions({"raise", "restore"})],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
         "callbacks": [list, tuple, callable, None],
     }
 
+    # ------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        from .. import __version__
+
+        state["_fastgd_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        # a model saved by an earlier fastgd: parameters added since take their
+        # defaults (which reproduce the earlier behaviour), so get_params, clone and
+        # predict work on it
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and name not in state and param.default is not param.empty:
+                state[name] = param.default
+        super().__setstate__(state)
+
     # ------------------------------------------------------------ validation
-    def _check_device(self):
-        if self.device == "cuda":
-            raise ValueError(
-                "device='cuda' is not available in this version of fastgd: the GPU "
-                "backend (numba.cuda) is not implemented yet. Use device='cpu'."
-            )
+    def _check_device(self, X=None, prog=None):
+        """``"cpu"`` or ``"cuda"``: where this fit runs (see :mod:`fastgd._device`).
+
+        Raises ``ValueError`` for ``device="cuda"`` without a usable GPU, or with
+        input or a mode the GPU backend does not run (sparse ``X``, per-sample SGD).
+        """
+        return _device.resolve(self.device, X, prog)
 
     def _validate_X_y(self, X, y, reset, multi_output=False, y_numeric=True):
         """Validate ``X`` (dense float32/64 in C or F order, or CSR) and ``y``.
 
-        Other sparse formats are converted to CSR (one copy of the matrix).
+        Other sparse formats are converted to CSR (one copy of the matrix); a fit whose
+        copies would not fit in the available memory is refused first.
         """
+        if _device.is_device_array(X):
+            # GPU-resident X: checked and kept where it is (no copy)
+            return _device.validate_device_X_y(self, X, y, reset, multi_output, y_numeric)
+        check_fit_memory(X, self.validation_fraction if self.early_stopping else None)
         X, y = validate_data(
             self, X, y, dtype=[np.float64, np.float32], order=None,
             accept_sparse="csr", y_numeric=y_numeric, reset=reset, copy=False,
@@ -234,7 +260,13 @@ class BaseFastSGD(BaseEstimator):
             )
         return np.sort(idx_train).astype(np.int64), np.sort(idx_val)
 
+    @staticmethod
+    def _take_rows(X, idx):
+        """Rows ``idx`` of ``X`` (validation rows; gathered to the host from a GPU array)."""
+        return _device.take_rows(X, idx)
+
     def _sample_weight(self, sample_weight, X):
+        sample_weight = _device.to_host(sample_weight)
         sw = np.ascontiguousarray(_check_sample_weight(sample_weight, X, dtype=np.float64))
         if not np.isfinite(sw).all():
             raise ValueError("sample_weight contains NaN or infinity.")
@@ -242,14 +274,15 @@ class BaseFastSGD(BaseEstimator):
 
     def _train(self, X, Y, sw, cw, *, max_epochs, fresh, train_idx, make_score=None,
                coef_init=None, intercept_init=None, warm=False, multinomial=False,
-               n_jobs=None):
+               n_jobs=None, progress=None):
         """Run the engine on validated data; set the fitted attributes.
 
         ``Y`` is (n, K) float64, ``cw`` (K, 2) positive/negative class weights;
-        ``make_score(val_idx)`` builds the early-stopping scorer.
+        ``make_score(val_idx)`` builds the early-stopping scorer; ``progress`` (from a
+        snapshot taken during a fit) continues that interrupted fit.
         """
-        self._check_device()
         prog = lower(self, multinomial=multinomial)
+        device = self._check_device(X, prog)
         n_outputs = Y.shape[1]
         n_features = X.shape[1]
         state = getattr(self, "_state", None)
@@ -280,6 +313,12 @@ class BaseFastSGD(BaseEstimator):
             rng = np.random.default_rng(seed)
         from joblib import effective_n_jobs
 
+        backend = None
+        if device == "cuda":
+            # imported here: importing fastgd never loads numba.cuda
+            from .._kernels.cuda import CudaBackend
+
+            backend = CudaBackend(X, Y, sw, cw, train_idx, prog)  # data to the device once
         callbacks = as_callbacks(self.callbacks)
         hook = self._epoch_hook(callbacks, prog, rng, X.dtype, max_epochs,
                                 make_score is not None)
@@ -293,17 +332,33 @@ class BaseFastSGD(BaseEstimator):
                 max_epochs=max_epochs, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, shuffle=self.shuffle,
                 score=make_score, restore_best=self.restore_best_weights,
+                on_divergence=self.on_divergence, progress=progress,
                 epoch_hook=hook, shuffle_block=self.shuffle_block_size,
+                backend=backend,
             )
         finally:
             if hook is not None:
                 hook.close()
         state["rng"] = rng.bit_generator.state
         self._set_fitted(state, prog, hist, n_iter, X.dtype, make_score is not None)
+        self.device_ = device
         for cb in callbacks:
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(self)
         return self
+
+    def _interrupted_progress(self):
+        """The convergence bookkeeping of the fit a snapshot interrupted (for resume)."""
+        state = getattr(self, "_state", None)
+        progress = None if state is None else state.get("progress")
+        if progress is None:
+            raise ValueError(
+                "This estimator holds no interrupted fit: resume takes an estimator "
+                "written during fit (by fastgd.callbacks.Checkpoint or "
+                "EpochInfo.snapshot()). Continue a finished model with partial_fit or "
+                "warm_start=True."
+            )
+        return progress
 
     def _set_fitted(self, state, prog, hist, n_iter, dtype, validation):
         """Set the fitted attributes from a training state and its history."""

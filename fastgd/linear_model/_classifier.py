@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .. import _engine
+from ..dask import dispatch as _dask_input  # dask collections -> fastgd.dask
 from .._program import LOSSES
 from ._base import BaseFastSGD
 
@@ -47,7 +48,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
     ``validation_fraction``, ``n_iter_no_change``, ``warm_start``, ``average``,
     ``batch_size``, ``shuffle_block_size``, ``optimizer``, ``clip_norm``,
     ``clip_value``, ``batch_norm``, ``bn_momentum``, ``bn_eps``,
-    ``restore_best_weights``, ``callbacks``, ``device``) are those of
+    ``restore_best_weights``, ``on_divergence``, ``callbacks``, ``device``) are those of
     :class:`FastSGDRegressor`; early stopping splits with ``StratifiedShuffleSplit``
     and scores accuracy, as scikit-learn.
 
@@ -142,6 +143,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         bn_momentum=0.1,
         bn_eps=1e-5,
         restore_best_weights=False,
+        on_divergence="raise",
         multi_class="ovr",
         callbacks=None,
         device="cpu",
@@ -176,6 +178,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         self.bn_momentum = bn_momentum
         self.bn_eps = bn_eps
         self.restore_best_weights = restore_best_weights
+        self.on_divergence = on_divergence
         self.multi_class = multi_class
         self.callbacks = callbacks
         self.device = device
@@ -190,6 +193,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         return self.multi_class == "multinomial" and len(self.classes_) > 2
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @_dask_input
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the classifier from scratch (or from the previous solution with
         ``warm_start``).
@@ -226,6 +230,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @_dask_input
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the current state.
 
@@ -262,6 +267,20 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         self._fit_labels(X, y, sample_weight, max_epochs=1, fresh=first)
         return self
 
+    def _resume_fit(self, X, y, sample_weight=None):
+        """Finish an interrupted ``fit`` (see :meth:`fastgd.callbacks.Checkpoint.resume`)."""
+        progress = self._interrupted_progress()
+        X, y = self._validate_X_y(X, y, reset=False, y_numeric=False)
+        if not np.array_equal(np.unique(y), self.classes_):
+            raise ValueError(
+                f"y holds the classes {np.unique(y)!r}; the interrupted fit was on "
+                f"{self.classes_!r}. Resume with the data of the interrupted fit."
+            )
+        self._fit_labels(X, y, sample_weight, max_epochs=self.max_iter, fresh=False,
+                         progress=progress)
+        _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
+        return self
+
     def _fit_labels(self, X, y, sample_weight, **kwargs):
         multinomial = self._multinomial()
         classes = self.classes_
@@ -285,7 +304,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         train_idx, val_idx = self._split_indices(y, sw, stratify=True)
         make_score = None
         if val_idx is not None:
-            X_val, Y_val, sw_val = X[val_idx], Y[val_idx], sw[val_idx]
+            X_val, Y_val, sw_val = self._take_rows(X, val_idx), Y[val_idx], sw[val_idx]
             y_val = y_idx[val_idx]
 
             def make_score(coef, intercept):
@@ -305,6 +324,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         return self
 
     # -------------------------------------------------------------- predicting
+    @_dask_input
     def decision_function(self, X):
         """Confidence scores: ``X @ coef_.T + intercept_``, (n,) when binary.
 
@@ -319,6 +339,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         scores = self._linear_scores(X)
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
+    @_dask_input
     def predict(self, X):
         """Predicted class labels.
 
@@ -343,6 +364,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         return True
 
     @available_if(_check_proba)
+    @_dask_input
     def predict_proba(self, X):
         """Probability estimates (``log_loss`` and ``modified_huber`` only).
 
@@ -374,6 +396,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         return _normalize_rows(prob)
 
     @available_if(_check_proba)
+    @_dask_input
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
 

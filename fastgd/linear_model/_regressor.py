@@ -10,6 +10,7 @@ from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils._param_validation import StrOptions
 
 from .. import _engine
+from ..dask import dispatch as _dask_input  # dask collections -> fastgd.dask
 from ._base import BaseFastSGD
 
 
@@ -114,13 +115,26 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     restore_best_weights : bool, default=False
         At the end, go back to the parameters of the best epoch (best validation score
         with early stopping, otherwise best training objective).
+    on_divergence : {"raise", "restore"}, default="raise"
+        What to do when the parameters or the loss stop being finite: ``"raise"``
+        scikit-learn's overflow ``ValueError`` (naming the epoch and remedies);
+        ``"restore"`` keep the parameters (and optimizer state) from before the
+        diverging epoch, warn (:class:`fastgd.DivergenceWarning`) and stop, so the
+        model is the last finite one and ``n_iter_`` counts the epochs completed.
     callbacks : list of callables or None, default=None
         Called at the end of every epoch with a :class:`fastgd.callbacks.EpochInfo`
         (epoch, losses, learning rate, read-only weights); one returning ``True`` stops
         training. See :mod:`fastgd.callbacks` (``EarlyStopping``, ``History``,
         ``Checkpoint``).
-    device : {"cpu", "cuda"}, default="cpu"
-        Only ``"cpu"`` is available in this version.
+    device : {"cpu", "cuda", "auto"}, default="cpu"
+        ``"cuda"``: train with ``numba.cuda`` kernels on an NVIDIA GPU (``pip install
+        'fastgd[cuda]'``); minibatch and full-batch modes on dense data, NumPy arrays
+        (copied to the GPU once per call) or GPU arrays (numba, CuPy, anything with
+        ``__cuda_array_interface__``; not copied). Same results as the CPU to rounding;
+        raises ``ValueError`` without a GPU, for sparse ``X`` and for per-sample SGD.
+        ``"auto"``: the GPU when there is one and ``X`` is large (see
+        the "GPU training" page of the docs), else the CPU. The fitted model holds NumPy
+        arrays either way (``device_`` says where it trained).
 
     Attributes
     ----------
@@ -203,6 +217,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         bn_momentum=0.1,
         bn_eps=1e-5,
         restore_best_weights=False,
+        on_divergence="raise",
         callbacks=None,
         device="cpu",
     ):
@@ -235,10 +250,12 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         self.bn_momentum = bn_momentum
         self.bn_eps = bn_eps
         self.restore_best_weights = restore_best_weights
+        self.on_divergence = on_divergence
         self.callbacks = callbacks
         self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @_dask_input
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model from scratch (or from the previous solution with ``warm_start``).
 
@@ -270,6 +287,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @_dask_input
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``(X, y)``, continuing from the current state.
 
@@ -284,6 +302,16 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         X, y = self._validate_X_y(X, y, reset=first, multi_output=True)
         Y = self._targets(y, first=first)
         self._fit_targets(X, Y, sample_weight, max_epochs=1, fresh=first)
+        return self
+
+    def _resume_fit(self, X, y, sample_weight=None):
+        """Finish an interrupted ``fit`` (see :meth:`fastgd.callbacks.Checkpoint.resume`)."""
+        progress = self._interrupted_progress()
+        X, y = self._validate_X_y(X, y, reset=False, multi_output=True)
+        Y = self._targets(y, first=False)
+        self._fit_targets(X, Y, sample_weight, max_epochs=self.max_iter, fresh=False,
+                          progress=progress)
+        _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
         return self
 
     def _targets(self, y, first):
@@ -304,7 +332,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         train_idx, val_idx = self._split_indices(Y[:, 0], sw, stratify=False)
         make_score = None
         if val_idx is not None:
-            X_val, Y_val, sw_val = X[val_idx], Y[val_idx], sw[val_idx]
+            X_val, Y_val, sw_val = self._take_rows(X, val_idx), Y[val_idx], sw[val_idx]
 
             def make_score(coef, intercept):
                 pred = safe_sparse_dot(X_val, coef.T, dense_output=True) + intercept
@@ -320,6 +348,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         if self._y_ndim == 1:
             self.coef_ = self.coef_[0]
 
+    @_dask_input
     def predict(self, X):
         """Predict ``X @ coef_.T + intercept_``.
 
