@@ -11,7 +11,7 @@ from ._minimize import minimize
 from ._warmup import warmup
 from .linear_model import FastSGDClassifier, FastSGDRegressor
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DivergenceWarning", "FastSGDClassifier", "FastSGDRegressor", "minimize", "optim",
