@@ -1,12 +1,12 @@
-"""``python -m benchmarks [epoch_time|sparse_scaling|dask_scaling] [options]``
-(default: epoch_time)."""
+"""``python -m benchmarks [epoch_time|sparse_scaling|dask_scaling|time_to_accuracy]
+[options]`` (default: epoch_time)."""
 
 import sys
 
-from . import dask_scaling, epoch_time, sparse_scaling
+from . import dask_scaling, epoch_time, sparse_scaling, time_to_accuracy
 
 SUITES = {"epoch_time": epoch_time.main, "sparse_scaling": sparse_scaling.main,
-          "dask_scaling": dask_scaling.main}
+          "dask_scaling": dask_scaling.main, "time_to_accuracy": time_to_accuracy.main}
 
 
 def main(argv=None):

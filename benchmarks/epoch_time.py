@@ -2,12 +2,15 @@
 
     python -m benchmarks.epoch_time            # 1,000,000 x 100 float64 (the reference size)
     python -m benchmarks.epoch_time --quick    # 20,000 x 20: a smoke run
+    python -m benchmarks.epoch_time --shapes   # 1M x 100, 100k x 20 and 20k x 2,000
 
 Every contender makes the same number of epochs over the same data (squared error, L2
 alpha=1e-4, fixed learning rate); the table gives the median seconds per epoch over
 ``--repeats`` runs, the ratio to scikit-learn and to the memory floor (the time one
-thread needs to stream X once), and the final training R² so that no row wins by doing
-less work. Results go to ``benchmarks/results/epoch_time.json`` and, with ``--markdown``,
+thread needs to stream X once), the final training R² so that no row wins by doing
+less work, and the peak of the memory a one-epoch fit allocates besides X (traced by
+``tracemalloc``, so NumPy and Python allocations: PyTorch's own allocator is not
+traced). Results go to ``benchmarks/results/epoch_time.json`` and, with ``--markdown``,
 to a table printed for ``docs/benchmarks.md``.
 """
 
@@ -17,6 +20,7 @@ import os
 import platform
 import statistics
 import time
+import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -42,6 +46,10 @@ def _stream(X):
 # the same loop, vectorized; not cached: Numba's cache key ignores the flags, so a
 # second cached dispatcher of one function would share (and clobber) its cache slot
 _stream_fast = numba.njit(cache=False, fastmath={"reassoc", "contract"})(_stream.py_func)
+
+
+#: the dense shapes of ``--shapes``: tall, small and wide
+SHAPES = [(1_000_000, 100), (100_000, 20), (20_000, 2_000)]
 
 
 def _data(n, d, seed=0):
@@ -126,6 +134,16 @@ def _time_torch(X, y, epochs, batch=256, lr=0.01, mu=0.9, alpha=1e-4):
     return dt / epochs, r2_score(y, pred)
 
 
+def _peak_mb(fn):
+    """Peak traced allocation (MB) while ``fn`` runs."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
 def _median(fn, repeats):
     times, score = [], None
     for _ in range(repeats):
@@ -141,55 +159,62 @@ def run(n, d, epochs, repeats, first_fit=True):
     floor = statistics.median(_bench_stream(_stream, X) for _ in range(5))
     floor_fast = statistics.median(_bench_stream(_stream_fast, X) for _ in range(5))
     common = dict(eta0=0.001, learning_rate="constant")
+    X32 = X.astype(np.float32)
+    mb = dict(optimizer="momentum", eta0=0.01, learning_rate="constant")
     contenders = [
         ("scikit-learn SGDRegressor (per-sample, shuffled)",
-         lambda: _time_sklearn(X, y, epochs)),
+         lambda e: _time_sklearn(X, y, e)),
         ("scikit-learn SGDRegressor (per-sample, no shuffle)",
-         lambda: _time_sklearn(X, y, epochs, shuffle=False)),
+         lambda e: _time_sklearn(X, y, e, shuffle=False)),
         ("fastgd per-sample (sklearn algorithm, shuffled)",
-         lambda: _time_fastgd(dict(common), X, y, epochs)),
+         lambda e: _time_fastgd(dict(common), X, y, e)),
         ("fastgd per-sample (no shuffle)",
-         lambda: _time_fastgd(dict(common, shuffle=False), X, y, epochs)),
+         lambda e: _time_fastgd(dict(common, shuffle=False), X, y, e)),
         ("fastgd per-sample (block shuffle)",
-         lambda: _time_fastgd(dict(common, shuffle="block"), X, y, epochs)),
+         lambda e: _time_fastgd(dict(common, shuffle="block"), X, y, e)),
+        ("fastgd minibatch 32, momentum",
+         lambda e: _time_fastgd(dict(mb, batch_size=32), X, y, e)),
         ("fastgd minibatch 256, momentum",
-         lambda: _time_fastgd(dict(batch_size=256, optimizer="momentum", eta0=0.01,
-                                   learning_rate="constant"), X, y, epochs)),
+         lambda e: _time_fastgd(dict(mb, batch_size=256), X, y, e)),
         ("fastgd minibatch 256, momentum, block shuffle",
-         lambda: _time_fastgd(dict(batch_size=256, optimizer="momentum", eta0=0.01,
-                                   learning_rate="constant", shuffle="block"), X, y,
-                              epochs)),
+         lambda e: _time_fastgd(dict(mb, batch_size=256, shuffle="block"), X, y, e)),
+        ("fastgd minibatch 4096, momentum",
+         # 16x fewer steps than batch 256: a larger rate (linear scaling rule)
+         lambda e: _time_fastgd(dict(mb, batch_size=4096, eta0=0.1), X, y, e)),
         ("fastgd minibatch 256, adam",
-         lambda: _time_fastgd(dict(batch_size=256, optimizer="adam", eta0=0.01,
-                                   learning_rate="constant"), X, y, epochs)),
+         lambda e: _time_fastgd(dict(batch_size=256, optimizer="adam", eta0=0.01,
+                                     learning_rate="constant"), X, y, e)),
         ("fastgd full batch GD",
-         lambda: _time_fastgd(dict(batch_size="full", eta0=0.5, learning_rate="constant"),
-                              X, y, epochs)),
+         lambda e: _time_fastgd(dict(batch_size="full", eta0=0.5,
+                                     learning_rate="constant"), X, y, e)),
         ("fastgd full batch GD, n_jobs=-1",
-         lambda: _time_fastgd(dict(batch_size="full", eta0=0.5, learning_rate="constant",
-                                   n_jobs=-1), X, y, epochs)),
+         lambda e: _time_fastgd(dict(batch_size="full", eta0=0.5, learning_rate="constant",
+                                     n_jobs=-1), X, y, e)),
         ("fastgd minibatch 256, momentum, float32",
-         lambda: _time_fastgd(dict(batch_size=256, optimizer="momentum", eta0=0.01,
-                                   learning_rate="constant"),
-                              X.astype(np.float32), y, epochs)),
-        ("NumPy minibatch 256, momentum", lambda: _time_numpy(X, y, epochs)),
-        ("PyTorch CPU minibatch 256, momentum", lambda: _time_torch(X, y, epochs)),
+         lambda e: _time_fastgd(dict(mb, batch_size=256), X32, y, e)),
+        ("fastgd full batch GD, float32",
+         lambda e: _time_fastgd(dict(batch_size="full", eta0=0.5,
+                                     learning_rate="constant"), X32, y, e)),
+        ("NumPy minibatch 256, momentum", lambda e: _time_numpy(X, y, e)),
+        ("PyTorch CPU minibatch 256, momentum", lambda e: _time_torch(X, y, e)),
     ]
     # warm the compile cache so that compile time is not in any row
     _time_fastgd(dict(common), X[:100], y[:100], 1)
     for params in (dict(batch_size=256, optimizer="momentum"), dict(batch_size="full"),
-                   dict(batch_size=256, optimizer="adam")):
+                   dict(batch_size=256, optimizer="adam"), dict(shuffle="block")):
         _time_fastgd(params, X[:300], y[:300], 1)
         _time_fastgd(params, X[:300].astype(np.float32), y[:300], 1)
     rows = []
     sk_time = None
     for name, fn in contenders:
-        if fn() is None:
+        if fn(1) is None:
             continue
-        t, score = _median(fn, repeats)
+        t, score = _median(lambda: fn(epochs), repeats)
         if name.startswith("scikit-learn") and "shuffled" in name:
             sk_time = t
-        rows.append({"name": name, "seconds_per_epoch": t, "r2": score})
+        peak = None if name.startswith("PyTorch") else _peak_mb(lambda: fn(1))
+        rows.append({"name": name, "seconds_per_epoch": t, "r2": score,
+                     "peak_mb_besides_X": peak})
     for row in rows:
         row["vs_sklearn"] = sk_time / row["seconds_per_epoch"]
         row["vs_floor"] = row["seconds_per_epoch"] / floor
@@ -255,12 +280,16 @@ def to_markdown(res):
         f"1 thread): {res['floor_seconds_stream_X_1thread'] * 1e3:.1f} ms "
         f"(vectorized sum: {res['floor_seconds_stream_X_1thread_vectorized'] * 1e3:.1f} ms).",
         "",
-        "| contender | ms / epoch | speed-up vs scikit-learn | x floor | train R² |",
-        "|---|---:|---:|---:|---:|",
+        "| contender | ms / epoch | speed-up vs scikit-learn | x floor | train R² "
+        "| peak MB besides X |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in res["rows"]:
+        peak = r.get("peak_mb_besides_X")
+        peak = "n/a" if peak is None else f"{peak:.1f}"
         lines.append(f"| {r['name']} | {r['seconds_per_epoch'] * 1e3:.1f} | "
-                     f"{r['vs_sklearn']:.2f} | {r['vs_floor']:.1f} | {r['r2']:.4f} |")
+                     f"{r['vs_sklearn']:.2f} | {r['vs_floor']:.1f} | {r['r2']:.4f} "
+                     f"| {peak} |")
     ff = res["first_fit"] or {}
     if ff:
         lines += ["", "First fit in a fresh process (import + fit of 1,000 x 10, 5 epochs, "
@@ -281,6 +310,9 @@ def main(argv=None):
     parser.add_argument("--d", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shapes", action="store_true",
+                        help="run 1,000,000 x 100, 100,000 x 20 and 20,000 x 2,000 "
+                             "(writes epoch_time_shapes.json)")
     parser.add_argument("--no-first-fit", action="store_true",
                         help="skip the fresh-process first-fit timings")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"
@@ -291,9 +323,20 @@ def main(argv=None):
         if args.out == parser.get_default("out"):
             # a smoke run must not overwrite the recorded full-size result
             args.out = str(Path(args.out).with_name("epoch_time_quick.json"))
-    res = run(args.n, args.d, args.epochs, args.repeats, first_fit=not args.no_first_fit)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.shapes:
+        results = []
+        for i, (n, d) in enumerate(SHAPES):
+            res = run(n, d, args.epochs, args.repeats,
+                      first_fit=not args.no_first_fit and i == 0)
+            results.append(res)
+            print(to_markdown(res) + "\n", flush=True)
+        if args.out == parser.get_default("out"):
+            out = out.with_name("epoch_time_shapes.json")
+        out.write_text(json.dumps(results, indent=2))
+        return 0
+    res = run(args.n, args.d, args.epochs, args.repeats, first_fit=not args.no_first_fit)
     out.write_text(json.dumps(res, indent=2))
     print(to_markdown(res))
     return 0

@@ -719,7 +719,8 @@ def build_parser():
         "bench", help="run the benchmark suite of a source checkout (benchmarks/)",
         description="Run the benchmarks of a source checkout side by side with "
                     "scikit-learn, NumPy and PyTorch: 'fastgd bench [epoch_time|"
-                    "sparse_scaling] [--quick] ...' (options after the suite name go to "
+                    "sparse_scaling|time_to_accuracy|dask_scaling] [--quick] ...' "
+                    "(options after the suite name go to "
                     "it; see 'python -m benchmarks.epoch_time --help').",
         formatter_class=fmt,
     )

@@ -22,7 +22,11 @@ def test_epoch_time_quick(tmp_path, capsys):
     assert any(n.startswith("NumPy") for n in names)
     assert any("block shuffle" in n for n in names)
     for r in res["rows"]:
-        assert r["seconds_per_epoch"] > 0 and r["r2"] > 0.9  # nobody wins by doing less
+        # nobody wins by doing less (batch 4096 makes only 10 updates on the quick
+        # size's 20,000 rows x 2 epochs: it is still learning there)
+        floor = 0.5 if "4096" in r["name"] else 0.9
+        assert r["seconds_per_epoch"] > 0 and r["r2"] > floor, r
+        assert r["peak_mb_besides_X"] is None or r["peak_mb_besides_X"] > 0
     assert "| contender |" in capsys.readouterr().out
 
 
@@ -37,3 +41,45 @@ def test_fastgd_bench_command(tmp_path, capsys):
 
     assert main(["bench", "sparse_scaling", "--quick"]) == 0
     assert "| n_features |" in capsys.readouterr().out
+
+
+def test_time_to_accuracy_quick(tmp_path, capsys):
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    from benchmarks import time_to_accuracy as tta
+
+    out = tmp_path / "tta.json"
+    png = tmp_path / "tta.png"
+    assert bench_main.main(["time_to_accuracy", "--quick", "--out", str(out),
+                            "--plot", str(png)]) == 0
+    res = json.loads(out.read_text())
+    assert png.stat().st_size > 0
+    assert "| contender | time to 1% |" in capsys.readouterr().out
+    for key in ("synthetic", "real"):
+        prob = res[key]
+        names = [r["name"] for r in prob["rows"]]
+        assert names[0] == tta.SKLEARN and set(tta.FASTGD) <= set(names)
+        assert abs(prob["closed_form_rel_excess_direct"]) < 1e-12
+        for r in prob["rows"]:
+            assert len(r["times"]) == len(r["rel_excess"]) == r["epochs_run"] > 0
+            assert all(t > 0 for t in r["times"])
+            assert min(r["rel_excess"]) >= 0  # nobody beats the closed-form optimum
+            if r["epochs_to_target"]:
+                i = r["epochs_to_target"] - 1
+                assert r["rel_excess"][i] <= tta.TARGET < min(r["rel_excess"][:i], default=1)
+                assert r["seconds_to_target"] == r["times"][i]
+            # the exact quadratic-form excess is the directly evaluated one
+            check = r["final_check"]
+            assert abs(check["rel_excess_direct"] - check["rel_excess_quadratic"]) < 1e-6
+
+    # the closed form is the ridge solution with the estimators' objective
+    # (1/(2n)||Xw + b - y||^2 + alpha/2 ||w||^2 is Ridge's objective with alpha * n)
+    X, y = tta._data(5_000, 8)
+    opt = tta.Optimum(X, y)
+    ridge = Ridge(alpha=tta.ALPHA * len(y)).fit(X, y)
+    np.testing.assert_allclose(opt.coef, ridge.coef_, rtol=1e-8, atol=1e-10)
+    assert opt.rel_excess(ridge.coef_, ridge.intercept_) < 1e-12
+    w = opt.coef + 0.01
+    direct = tta.objective(X, y, w, opt.intercept) - opt.loss
+    assert direct > 0 and abs(direct - opt.excess(w, opt.intercept)) < 1e-12
