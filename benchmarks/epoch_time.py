@@ -181,6 +181,8 @@ def run(n, d, epochs, repeats, first_fit=True):
         ("fastgd minibatch 4096, momentum",
          # 16x fewer steps than batch 256: a larger rate (linear scaling rule)
          lambda e: _time_fastgd(dict(mb, batch_size=4096, eta0=0.1), X, y, e)),
+        ("fastgd minibatch 4096, momentum, n_jobs=-1",
+         lambda e: _time_fastgd(dict(mb, batch_size=4096, eta0=0.1, n_jobs=-1), X, y, e)),
         ("fastgd minibatch 256, adam",
          lambda e: _time_fastgd(dict(batch_size=256, optimizer="adam", eta0=0.01,
                                      learning_rate="constant"), X, y, e)),

@@ -154,10 +154,11 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     positive/negative class weights. ``score`` is ``None`` or a callable
     ``score(coef, intercept) -> (K,) scores`` on held-out data (early stopping).
     ``epoch_hook(epoch, hist, state)`` runs after every epoch (callbacks, progress
-    display); training stops when it returns True. With ``n_threads > 1`` a full-batch
-    gradient is summed over that many contiguous row ranges in parallel threads, then
-    added in range order: deterministic for a given thread count (the sum's rounding
-    depends on it).
+    display); training stops when it returns True. With ``n_threads > 1`` the gradient
+    of every full batch, and of every minibatch of at least ``THREAD_MIN_BATCH`` rows,
+    is summed over that many contiguous row ranges in parallel threads, then added in
+    range order: deterministic for a given thread count (the sum's rounding depends on
+    it). Batch norm always runs on one thread.
 
     While it runs, ``state["progress"]`` holds what the convergence rules remember
     between epochs (epochs done, active outputs, best objective/score, epochs without
@@ -230,11 +231,14 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         block_rows = int(shuffle_block) if shuffle_block else _auto_block_rows(X, d)
         order_buf = np.empty(n_train, dtype=np.int64)
     pool = None
-    if (n_threads > 1 and not prog.plain and batch >= n_train and not prog.batch_norm
-            and n_train >= 2 * n_threads):
+    full = batch >= n_train
+    if (n_threads > 1 and not prog.plain and not prog.batch_norm and backend is None
+            and (n_train >= 2 * n_threads if full else batch >= THREAD_MIN_BATCH)):
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(max_workers=n_threads)
+        parts = [(np.zeros((n_out, d1)), np.zeros((n_out, 6)), np.zeros(n_out))
+                 for _ in range(n_threads)]
     joint = prog.multinomial
     active = np.ones(n_out, dtype=np.bool_)
     best_obj = np.full(n_out, math.inf)
@@ -290,8 +294,8 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             backend.epoch(state, order, active, eta_fixed, float(state["epochs"]), out)
             finite = bool(np.isfinite(theta).all())
         elif pool is not None:
-            _full_batch_threads(pool, n_threads, X, Y, sw, cw, train_idx, state, prog,
-                                active, T, float(state["epochs"]), eta_fixed, G, out)
+            _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog, active,
+                           T, float(state["epochs"]), eta_fixed, G, out)
             finite = bool(np.isfinite(theta).all())
         else:
             cpu.epoch_batch(
@@ -397,34 +401,56 @@ def _live_restore(state, saved):
             state[k] = v
 
 
-def _full_batch_threads(pool, n_threads, X, Y, sw, cw, rows, state, prog, active, T,
-                        epoch, eta_fixed, G, out):
-    """One full-batch epoch whose gradient sum is split over threads (no batch norm)."""
+#: the smallest batch (rows) whose gradient is split over threads: below it, handing
+#: a batch to the threads (tens of microseconds) costs more than the second thread saves
+THREAD_MIN_BATCH = 4096
+
+
+def _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog, active, T,
+                   epoch, eta_fixed, G, out):
+    """One epoch whose batch gradients are each split over threads (no batch norm).
+
+    Each batch's rows are cut into ``len(parts)`` contiguous ranges whose gradient sums
+    run in parallel (``batch_grad`` releases the GIL), then are added in range order
+    and one ``batch_step`` is made: deterministic for a given thread count, equal to
+    the one-thread loop up to the rounding of the sum.
+    """
     theta = state["theta"]
-    n_out, d1 = theta.shape
-    weff = np.ascontiguousarray(theta)
-    beff = theta[:, -1].copy()
-    bounds = np.linspace(0, rows.shape[0], n_threads + 1).astype(np.int64)
-    parts = [(np.zeros((n_out, d1)), np.zeros((n_out, 6)), np.zeros(n_out))
-             for _ in range(n_threads)]
-
-    def work(c):
-        g, o, p = parts[c]
-        cpu.batch_grad(X, Y, sw, cw, rows, bounds[c], bounds[c + 1], active,
-                       prog.loss_code, prog.loss_eps, prog.multinomial, weff, beff, p, g, o)
-
-    list(pool.map(work, range(n_threads)))
-    G[...] = 0.0
-    out[...] = 0.0
-    for g, o, _ in parts:  # fixed order: the same result for the same thread count
-        G += g
-        out[:, :3] += o[:, :3]
+    n_threads = len(parts)
+    n_rows = order.shape[0]
     unused = np.zeros(1)
-    cpu.batch_step(G, rows.shape[0], theta, active, prog.fit_intercept, prog.multinomial,
-                   prog.alpha_l2, prog.alpha_l1, prog.clip_value, prog.clip_norm,
-                   prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
-                   prog.sched_code, prog.sched_sp, prog.sched_unit, T, epoch, eta_fixed,
-                   prog.average, state["avg"], False, unused, unused, True, out)
+    out[...] = 0.0
+    first = True
+    for start in range(0, n_rows, batch):
+        stop = min(start + batch, n_rows)
+        bounds = np.linspace(start, stop, n_threads + 1).astype(np.int64).tolist()
+        # the weights are only read until every thread is done
+        beff = theta[:, -1].copy()
+
+        def work(c, bounds=bounds, beff=beff):
+            g, o, p = parts[c]
+            g[...] = 0.0
+            o[...] = 0.0
+            cpu.batch_grad(X, Y, sw, cw, order, bounds[c], bounds[c + 1], active,
+                           prog.loss_code, prog.loss_eps, prog.multinomial, theta, beff,
+                           p, g, o)
+
+        # the calling thread takes the first range itself: one hand-off fewer
+        futures = [pool.submit(work, c) for c in range(1, n_threads)]
+        work(0)
+        for f in futures:
+            f.result()
+        G[...] = 0.0
+        for g, o, _ in parts:  # fixed order: the same result for the same thread count
+            G += g
+            out[:, :3] += o[:, :3]
+        cpu.batch_step(G, stop - start, theta, active, prog.fit_intercept,
+                       prog.multinomial, prog.alpha_l2, prog.alpha_l1, prog.clip_value,
+                       prog.clip_norm, prog.opt_code, prog.opt_hp, state["opt_state"],
+                       state["step"], prog.sched_code, prog.sched_sp, prog.sched_unit, T,
+                       epoch, eta_fixed, prog.average, state["avg"], False, unused,
+                       unused, first, out)
+        first = False
 
 
 def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs):
@@ -441,8 +467,9 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
         # the device runs every output and row at once: no thread groups
         n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng, **kwargs)
         return n_iter, hist, rng
-    if prog.batch_size == 0 and not prog.plain:
-        # full batch: threads share the rows of every epoch instead of the outputs
+    if not prog.plain and (prog.batch_size == 0 or prog.batch_size >= THREAD_MIN_BATCH):
+        # full batch and large minibatches: threads share the rows of every batch
+        # instead of the outputs
         n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng,
                            n_threads=n_jobs, **kwargs)
         return n_iter, hist, rng

@@ -1,5 +1,6 @@
-"""n_jobs: multi-threaded full-batch gradients equal single-threaded ones to rounding,
-and are bit-for-bit reproducible for a given thread count."""
+"""n_jobs: multi-threaded full-batch and large-minibatch gradients equal
+single-threaded ones to rounding, and are bit-for-bit reproducible for a given thread
+count."""
 
 import warnings
 
@@ -81,3 +82,39 @@ def test_threads_with_early_stopping_and_callbacks(data):
     two = _fit(FastSGDRegressor(n_jobs=2, **kw), X, Y[:, 0])
     np.testing.assert_allclose(two.coef_, one.coef_, rtol=1e-10)
     assert two.n_iter_ == one.n_iter_
+
+
+@pytest.mark.parametrize("shuffle", [True, False, "block"])
+@pytest.mark.parametrize("params", MODES)
+def test_large_minibatch_threads_match_one_thread(params, shuffle, monkeypatch):
+    """Minibatches of at least THREAD_MIN_BATCH rows split their gradient over threads."""
+    from fastgd import _engine
+    from fastgd._engine import THREAD_MIN_BATCH
+
+    calls = []
+    threaded = _engine._batch_threads
+    monkeypatch.setattr(_engine, "_batch_threads",
+                        lambda *a, **k: calls.append(1) or threaded(*a, **k))
+
+    rng = np.random.default_rng(1)
+    n = 2 * THREAD_MIN_BATCH + 1000  # two full batches and a partial one
+    X = rng.normal(size=(n, 5))
+    Y = X @ rng.normal(size=(5, 2)) + 0.1 * rng.normal(size=(n, 2))
+    kw = dict(batch_size=THREAD_MIN_BATCH, max_iter=4, tol=None, random_state=0,
+              shuffle=shuffle, **params)
+    for y in (Y[:, 0], Y):
+        one = _fit(FastSGDRegressor(**kw), X, y)
+        many = _fit(FastSGDRegressor(n_jobs=2, **kw), X, y)
+        np.testing.assert_allclose(many.coef_, one.coef_, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(many.loss_curve_, one.loss_curve_, rtol=1e-10)
+        assert many.t_ == one.t_ and many.lr_curve_ == one.lr_curve_
+        again = _fit(FastSGDRegressor(n_jobs=2, **kw), X, y)
+        np.testing.assert_array_equal(again.coef_, many.coef_)
+    labels = (Y[:, 0] > 0).astype(int) + (Y[:, 1] > 0)
+    for cls_kw in (dict(loss="log_loss", multi_class="multinomial"), dict()):
+        ckw = dict(kw, **cls_kw)
+        one = _fit(FastSGDClassifier(**ckw), X, labels)
+        many = _fit(FastSGDClassifier(n_jobs=2, **ckw), X, labels)
+        np.testing.assert_allclose(many.coef_, one.coef_, rtol=1e-10, atol=1e-13)
+    # 4 epochs of each n_jobs=2 fit ran threaded: 2 regressors x 2 + 2 classifiers
+    assert len(calls) == 4 * 6

@@ -61,8 +61,9 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         scikit-learn's formulas.
     n_jobs : int or None, default=None
         Threads over which one-vs-rest classes are split (results do not depend on
-        it); in full-batch mode, threads over row ranges as in
-        :class:`FastSGDRegressor` (deterministic for a given ``n_jobs``).
+        it); in full-batch mode and with minibatches of at least 4,096 rows, threads
+        over row ranges as in :class:`FastSGDRegressor` (deterministic for a given
+        ``n_jobs``).
     learning_rate : str or Schedule, default="optimal"
     class_weight : dict, "balanced" or None, default=None
         Weights multiplying ``sample_weight`` per class (scikit-learn's rules: in

@@ -56,10 +56,12 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         the rows of each block in a random order (every row once per epoch); much
         less random memory access on data larger than the caches.
     n_jobs : int or None, default=None
-        Threads for full-batch training (``batch_size="full"``): the gradient sum is
-        split over row ranges, then added in a fixed order, so results are identical
-        for a given ``n_jobs`` (and differ by rounding between values). -1: all cores.
-        Not used with ``batch_norm=True`` or in the other batch modes.
+        Threads for full-batch training (``batch_size="full"``) and minibatches of at
+        least 4,096 rows: each batch's gradient sum is split over row ranges, then
+        added in a fixed order, so results are identical for a given ``n_jobs`` (and
+        differ by rounding between values). -1: all cores. With 2-D ``y`` and smaller
+        batches, the outputs are split over the threads instead. Not used with
+        ``batch_norm=True``.
     shuffle_block_size : int or None, default=None
         Rows per block for ``shuffle="block"``; None picks about 256 KiB of ``X``.
     verbose : int, default=0
