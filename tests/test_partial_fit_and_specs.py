@@ -52,22 +52,6 @@ def test_k_partial_fits_equal_one_fit_of_k_epochs(data, params, shuffle):
     assert part.t_ == full.t_
 
 
-def test_pickle_midway_continues_identically(data):
-    X, y = data
-    est = FastSGDRegressor(batch_size=8, optimizer="adam", learning_rate=Cosine(T_max=6),
-                           random_state=1)
-    est.partial_fit(X, y)
-    est.partial_fit(X, y)
-    copy = pickle.loads(pickle.dumps(est))
-    for _ in range(3):
-        est.partial_fit(X, y)
-        copy.partial_fit(X, y)
-    np.testing.assert_array_equal(est.coef_, copy.coef_)
-    assert est.optimizer_state_["step"] == copy.optimizer_state_["step"] > 0
-    np.testing.assert_array_equal(est.optimizer_state_["exp_avg"],
-                                  copy.optimizer_state_["exp_avg"])
-
-
 def test_optimizer_state_is_exposed(data):
     X, y = data
     est = FastSGDRegressor(batch_size=30, optimizer="adam", max_iter=2, tol=None)

@@ -395,6 +395,10 @@ def test_pickled_estimator_continues_bit_identically(data, optimizer, schedule):
         broken.partial_fit(X, y)
     np.testing.assert_array_equal(broken.coef_, straight.coef_)
     np.testing.assert_array_equal(broken.intercept_, straight.intercept_)
+    assert broken.optimizer_state_.keys() == straight.optimizer_state_.keys()
+    assert broken.optimizer_state_["step"] == straight.optimizer_state_["step"] > 0
+    for name, buf in straight.optimizer_state_.items():
+        np.testing.assert_array_equal(broken.optimizer_state_[name], buf, err_msg=name)
 
 
 @pytest.mark.parametrize("params", [

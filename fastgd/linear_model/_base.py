@@ -89,10 +89,11 @@ class _EpochHook:
         for key in ("_y_ndim",):
             if hasattr(self.est, key):
                 setattr(snap, key, getattr(self.est, key))
-        live = copy.deepcopy(state)
+        # one deep copy: the history inside state["progress"] is the same object as
+        # ``hist`` and is copied once
+        live, hist = copy.deepcopy((state, hist))
         live["rng"] = self.rng.bit_generator.state
-        snap._set_fitted(live, self.prog, copy.deepcopy(hist), epoch + 1, self.dtype,
-                         self.validation)
+        snap._set_fitted(live, self.prog, hist, epoch + 1, self.dtype, self.validation)
         return snap
 
     def close(self):
