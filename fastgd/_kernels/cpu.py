@@ -36,7 +36,7 @@ from numba.extending import overload
 from . import rules as _r
 from ._jit import kernel
 from .rows import (PREFETCH_DISTANCE, row_add_norms, row_axpy, row_dot, row_dot_sq,
-                   row_l1_truncate, row_prefetch)
+                   row_l1_truncate, sample_prefetch)
 
 FASTMATH = {"reassoc", "contract"}
 
@@ -111,7 +111,7 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
     n_rows = order.shape[0]
     for ii in range(n_rows):
         if ii + PREFETCH_DISTANCE < n_rows:
-            row_prefetch(X, order[ii + PREFETCH_DISTANCE])
+            sample_prefetch(X, Y, sw, order[ii + PREFETCH_DISTANCE])
         i = order[ii]
         s = sw[i]
         for k in range(n_out):
@@ -323,7 +323,7 @@ def batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, multino
     n_rows = order.shape[0]
     for ii in range(start, stop):
         if ii + PREFETCH_DISTANCE < n_rows:
-            row_prefetch(X, order[ii + PREFETCH_DISTANCE])
+            sample_prefetch(X, Y, sw, order[ii + PREFETCH_DISTANCE])
         i = order[ii]
         s = sw[i]
         for k in range(n_out):
