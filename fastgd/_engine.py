@@ -287,8 +287,11 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             state["step"][:] = (T - 1.0).astype(np.int64)
             # the loop works on contiguous copies; theta/avg hold them (still scaled)
             # between epochs, for scores, snapshots, callbacks and the caller
+            # (AW only moves with averaging: without it the copy would be O(d) per
+            # epoch for nothing, which shows on wide sparse data)
             theta[:, :d] = W
-            avg[:, :d] = AW
+            if prog.average > 0.0:
+                avg[:, :d] = AW
             finite = bool(np.isfinite(sc[:, cpu.S_INTERCEPT]).all() and np.isfinite(W).all())
         elif backend is not None:
             backend.epoch(state, order, active, eta_fixed, float(state["epochs"]), out)
@@ -318,7 +321,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         # divergence, even while the weights themselves are still finite
         if (not finite or not np.isfinite(out[rows, 0]).all()
                 or not np.isfinite(out[rows, 3]).all()
-                or not np.isfinite(state["opt_state"]).all()
+                or (not prog.plain and not np.isfinite(state["opt_state"]).all())
                 or (prog.batch_norm and not np.isfinite(state["bn_var"]).all())):
             if on_divergence != "restore":
                 raise ValueError(OVERFLOW_MESSAGE.format(epoch=epoch + 1))

@@ -27,7 +27,42 @@ def test_epoch_time_quick(tmp_path, capsys):
         floor = 0.5 if "4096" in r["name"] else 0.9
         assert r["seconds_per_epoch"] > 0 and r["r2"] > floor, r
         assert r["peak_mb_besides_X"] is None or r["peak_mb_besides_X"] > 0
+        # peers without a fit have no setup; estimators report theirs
+        assert (r["setup_seconds"] is None) == r["name"].startswith(("NumPy", "PyTorch"))
+        assert r["floor_seconds"] == res["floors"][r["floor_dtype"]][r["floor"]] > 0
+    assert set(res["floors"]) == {"float64", "float32"}
     assert "| contender |" in capsys.readouterr().out
+
+
+def test_epoch_time_sparse_quick(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    png = tmp_path / "s.png"
+    assert bench_main.main(["epoch_time", "--quick", "--sparse", "--out", str(out),
+                            "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    res = json.loads(out.read_text())
+    assert res["kind"] == "sparse" and res["nnz"] > 0
+    names = [r["name"] for r in res["rows"]]
+    assert names[0].startswith("scikit-learn") and "fastgd full batch GD" in names
+    by = {r["name"]: r for r in res["rows"]}
+    # the per-sample contenders run one algorithm: the same quality as scikit-learn's
+    sk = by["scikit-learn SGDRegressor (per-sample, shuffled)"]["r2"]
+    assert abs(by["fastgd per-sample (sklearn algorithm, shuffled)"]["r2"] - sk) < 0.02
+    for r in res["rows"]:
+        assert r["seconds_per_epoch"] > 0 and r["vs_floor"] > 0
+    assert "Data: CSR 20,000 x 10,000" in capsys.readouterr().out
+
+
+def test_curvature_is_the_largest_eigenvalue():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from benchmarks.epoch_time import _curvature
+
+    X = sp.random(300, 20, density=0.3, format="csr", random_state=0)
+    A = np.hstack([X.toarray(), np.ones((300, 1))])
+    lam = np.linalg.eigvalsh(A.T @ A / 300)[-1]
+    assert abs(_curvature(X, iters=200) - lam) < 1e-8 * lam
 
 
 def test_sparse_scaling_quick(capsys):
