@@ -198,12 +198,12 @@ def floors(X, threads):
     }
 
 
-def _time_fit(make, X, y, epochs):
-    """Marginal seconds per epoch, setup seconds and training R² of ``make(max_iter)``.
+def _time_fit(make, X, y, epochs, score=None):
+    """Marginal seconds per epoch, setup seconds and training score of ``make(max_iter)``.
 
     ``(t(1 + epochs) - t(1)) / epochs`` takes the per-``fit`` setup out of the epochs;
     on problems so small that timer noise exceeds that difference the whole-fit
-    average is used instead.
+    average is used instead. ``score(est)`` defaults to the training R².
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -217,7 +217,8 @@ def _time_fit(make, X, y, epochs):
     per_epoch = (t_all - t_one) / epochs
     if per_epoch <= 0.0:
         per_epoch = t_all / (1 + epochs)
-    return per_epoch, max(t_one - per_epoch, 0.0), r2_score(y, est.predict(X))
+    quality = score(est) if score is not None else r2_score(y, est.predict(X))
+    return per_epoch, max(t_one - per_epoch, 0.0), quality
 
 
 def _time_fastgd(params, X, y, epochs):
