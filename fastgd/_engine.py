@@ -19,6 +19,7 @@ import numpy as np
 from ._kernels import cpu
 from ._kernels import rules as _r
 from ._kernels.shuffle import block_order
+from ._gather import Gatherer, worth_gathering
 
 OVERFLOW_MESSAGE = (
     "Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input data "
@@ -158,7 +159,11 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     of every full batch, and of every minibatch of at least ``THREAD_MIN_BATCH`` rows,
     is summed over that many contiguous row ranges in parallel threads, then added in
     range order: deterministic for a given thread count (the sum's rounding depends on
-    it). Batch norm always runs on one thread.
+    it). Batch norm always runs on one thread. Shuffled epochs of smaller batches (and
+    per-sample epochs) over data larger than the caches train from chunks of rows
+    copied in epoch order (:mod:`fastgd._gather`); with ``n_threads > 1`` a second
+    thread copies the next chunk meanwhile. Either way the weights are bit-identical
+    (the loss sums to rounding).
 
     While it runs, ``state["progress"]`` holds what the convergence rules remember
     between epochs (epochs done, active outputs, best objective/score, epochs without
@@ -240,6 +245,33 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         parts = [(np.zeros((n_out, d1)), np.zeros((n_out, 6)), np.zeros(n_out))
                  for _ in range(n_threads)]
     joint = prog.multinomial
+
+    def train_rows(X, Y, sw, order):
+        """Run the epoch's loop over ``order`` (all of it, or one gathered chunk)."""
+        if prog.plain:
+            cpu.epoch_plain(
+                X, Y, sw, cw, order, W, AW, state["q"], sc, T, active,
+                prog.fit_intercept, intercept_decay, prog.loss_code, prog.loss_eps,
+                prog.penalty, prog.alpha, prog.l1_ratio, prog.average, prog.sched_code,
+                sp, prog.sched_unit, float(state["epochs"]), eta_fixed,
+                wscale_threshold, out,
+            )
+        else:
+            cpu.epoch_batch(
+                X, Y, sw, cw, order, batch, theta, active, prog.fit_intercept,
+                prog.loss_code, prog.loss_eps, joint, prog.alpha_l2, prog.alpha_l1,
+                prog.clip_value, prog.clip_norm,
+                prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
+                prog.sched_code, sp, prog.sched_unit, T, float(state["epochs"]),
+                eta_fixed, prog.average, avg,
+                prog.batch_norm, prog.bn_momentum, prog.bn_eps,
+                state["bn_mean"], state["bn_var"], G, mu, inv_sd, weff, beff, P, out,
+            )
+
+    gatherer = None
+    if pool is None and backend is None and worth_gathering(X, shuffle):
+        gatherer = Gatherer(X, Y, sw, multiple=1 if prog.plain else batch,
+                            threads=n_threads)
     active = np.ones(n_out, dtype=np.bool_)
     best_obj = np.full(n_out, math.inf)
     best_score = np.full(n_out, -math.inf)
@@ -275,14 +307,17 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             order = train_idx
         if prog.adaptive:
             eta_fixed[:] = state["eta"]
+        out[...] = 0.0
+        if backend is not None:
+            backend.epoch(state, order, active, eta_fixed, float(state["epochs"]), out)
+        elif pool is not None:
+            _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog, active,
+                           T, float(state["epochs"]), eta_fixed, G, out)
+        elif gatherer is not None:
+            gatherer.epoch(order, train_rows)
+        else:
+            train_rows(X, Y, sw, order)
         if prog.plain:
-            cpu.epoch_plain(
-                X, Y, sw, cw, order, W, AW, state["q"], sc, T, active,
-                prog.fit_intercept, intercept_decay, prog.loss_code, prog.loss_eps,
-                prog.penalty, prog.alpha, prog.l1_ratio, prog.average, prog.sched_code,
-                sp, prog.sched_unit, float(state["epochs"]), eta_fixed,
-                wscale_threshold, out,
-            )
             state["updates"][:] = T - 1.0
             state["step"][:] = (T - 1.0).astype(np.int64)
             # the loop works on contiguous copies; theta/avg hold them (still scaled)
@@ -293,24 +328,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             if prog.average > 0.0:
                 avg[:, :d] = AW
             finite = bool(np.isfinite(sc[:, cpu.S_INTERCEPT]).all() and np.isfinite(W).all())
-        elif backend is not None:
-            backend.epoch(state, order, active, eta_fixed, float(state["epochs"]), out)
-            finite = bool(np.isfinite(theta).all())
-        elif pool is not None:
-            _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog, active,
-                           T, float(state["epochs"]), eta_fixed, G, out)
-            finite = bool(np.isfinite(theta).all())
         else:
-            cpu.epoch_batch(
-                X, Y, sw, cw, order, batch, theta, active, prog.fit_intercept,
-                prog.loss_code, prog.loss_eps, joint, prog.alpha_l2, prog.alpha_l1,
-                prog.clip_value, prog.clip_norm,
-                prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
-                prog.sched_code, sp, prog.sched_unit, T, float(state["epochs"]),
-                eta_fixed, prog.average, avg,
-                prog.batch_norm, prog.bn_momentum, prog.bn_eps,
-                state["bn_mean"], state["bn_var"], G, mu, inv_sd, weff, beff, P, out,
-            )
             finite = bool(np.isfinite(theta).all())
         state["epochs"] += 1
         rows = [0] if joint else np.flatnonzero(active)
@@ -380,6 +398,8 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     state.pop("progress", None)
     if pool is not None:
         pool.shutdown()
+    if gatherer is not None:
+        gatherer.close()
     if restore_best and best_snapshot is not None:
         _restore(state, best_snapshot)
     return epoch_run, hist
@@ -423,7 +443,6 @@ def _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog, active,
     n_rows = order.shape[0]
     unused = np.zeros(1)
     out[...] = 0.0
-    first = True
     for start in range(0, n_rows, batch):
         stop = min(start + batch, n_rows)
         bounds = np.linspace(start, stop, n_threads + 1).astype(np.int64).tolist()
@@ -452,8 +471,7 @@ def _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog, active,
                        prog.clip_norm, prog.opt_code, prog.opt_hp, state["opt_state"],
                        state["step"], prog.sched_code, prog.sched_sp, prog.sched_unit, T,
                        epoch, eta_fixed, prog.average, state["avg"], False, unused,
-                       unused, first, out)
-        first = False
+                       unused, out)
 
 
 def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs):
@@ -479,7 +497,9 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
     n_groups = min(n_jobs, n_out)
     if (n_groups == 1 or prog.multinomial or prog.batch_norm or kwargs.get("score")
             or kwargs.get("epoch_hook") or kwargs.get("progress")):
-        n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng, **kwargs)
+        # one group: the second thread copies the rows of shuffled epochs ahead
+        n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng,
+                           n_threads=n_jobs, **kwargs)
         return n_iter, hist, rng
     from joblib import Parallel, delayed
 

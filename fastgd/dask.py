@@ -701,7 +701,7 @@ class _Fit:
                        prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
                        prog.sched_code, prog.sched_sp, prog.sched_unit, state["updates"],
                        float(state["epochs"]), eta_fixed, prog.average, state["avg"],
-                       False, unused, unused, True, out)
+                       False, unused, unused, out)
         state["epochs"] += 1
 
     def _local_round(self, state, prog, rngs, n_epochs, active):

@@ -17,7 +17,9 @@ classifier, one per class for one-vs-rest, one per target for multi-output regre
 specialization per input kind and dtype); the loops never raise and never allocate;
 the engine (:mod:`fastgd._engine`) turns what they report into errors and histories.
 Outputs whose ``active[k]`` is 0 are skipped (they have converged). Per output, the
-scalar results come back in ``out[k]``:
+scalar results are added to ``out[k]``, which the caller zeroes at the start of an
+epoch (so an epoch may be run as several calls over consecutive parts of its rows,
+with the same sums in the same order):
 
     out[k, 0] objective sum (loss + penalty, unweighted, as scikit-learn)
     out[k, 1] sample-weighted loss sum      out[k, 2] sum of sample weights
@@ -105,9 +107,6 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
     l2c = alpha * (1.0 - l1_ratio) if penalty != PEN_NONE else 0.0
     fi = 1.0 if fit_intercept else 0.0
     averaging = average > 0.0
-    for k in range(n_out):
-        for c in range(6):
-            out[k, c] = 0.0
     n_rows = order.shape[0]
     for ii in range(n_rows):
         if ii + PREFETCH_DISTANCE < n_rows:
@@ -128,7 +127,7 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
                 eta = lr_at(sched_code, sp, epoch)
             else:
                 eta = lr_at(sched_code, sp, t - 1.0)
-            if ii == 0:
+            if out[k, 5] == 0.0:
                 out[k, 4] = eta
             yi = Y[i, k]
             lv = loss_value(loss_code, p, yi, eps)
@@ -265,10 +264,6 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
     n_out = Theta.shape[0]
     n_features = Theta.shape[1] - 1
     n_rows = order.shape[0]
-    for k in range(n_out):
-        for c in range(6):
-            out[k, c] = 0.0
-    first = True
     start = 0
     while start < n_rows:
         stop = start + batch_size
@@ -303,8 +298,7 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
         batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_l1,
                    clip_value, clip_norm, opt_code, hp, State, kstep, sched_code, sp,
                    sched_unit, Tupd, epoch, eta_fixed, average, Avg, batch_norm, mu,
-                   inv_sd, first, out)
-        first = False
+                   inv_sd, out)
         start = stop
 
 
@@ -373,7 +367,7 @@ def batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, multino
 def batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_l1,
                clip_value, clip_norm, opt_code, hp, State, kstep, sched_code, sp,
                sched_unit, Tupd, epoch, eta_fixed, average, Avg, batch_norm, mu, inv_sd,
-               first, out):
+               out):
     """One update from the summed gradient ``G`` of a batch of ``m`` rows: mean, batch
     norm chain rule, penalty, clipping, learning rate, optimizer step, averaging."""
     n_out = Theta.shape[0]
@@ -421,7 +415,7 @@ def batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_
             lr = lr_at(sched_code, sp, epoch)
         else:
             lr = lr_at(sched_code, sp, Tupd[k])
-        if first:
+        if out[k, 5] == 0.0:  # the output's first update of the epoch
             out[k, 4] = lr
         kstep[k] += 1
         theta = Theta[k]

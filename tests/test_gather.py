@@ -1,0 +1,186 @@
+"""Shuffled epochs trained from gathered chunks of rows (fastgd._gather) give results
+bit-identical to the loop reading the rows in place, on one thread and on two."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+
+import fastgd._gather as gather
+from fastgd import FastSGDClassifier, FastSGDRegressor, schedules
+from fastgd._kernels.gather import gather_rows
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(503, 7))
+    X[rng.random(X.shape) < 0.4] = 0.0
+    Y = X @ rng.normal(size=(7, 2)) + 0.1 * rng.normal(size=(503, 2))
+    sw = rng.uniform(0.5, 2.0, size=503)
+    return X, Y, sw
+
+
+def _fit(est, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, **kw)
+
+
+@pytest.fixture
+def chunks(monkeypatch):
+    """Gather every shuffled epoch, in chunks of about 17 rows (the last one shorter)."""
+    calls = []
+    real = gather.Gatherer.epoch
+
+    def counted(self, order, train):
+        calls.append((self.rows, self.pool is not None))
+        return real(self, order, train)
+
+    monkeypatch.setattr(gather.Gatherer, "epoch", counted)
+    monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 0)
+    monkeypatch.setattr(gather, "CHUNK_BYTES", 17 * 7 * 8)
+    return calls
+
+
+REGRESSION = [
+    dict(),
+    dict(penalty="elasticnet", average=10, loss="huber"),
+    dict(penalty="l1", learning_rate="invscaling", eta0=0.05),
+    dict(batch_size=5, optimizer="momentum", eta0=0.05, learning_rate="constant"),
+    dict(batch_size=8, optimizer="adam", eta0=0.05, average=2,
+         learning_rate=schedules.Cosine(T_max=150, unit="update"),
+         clip_norm=1.0),
+    dict(batch_size=4, batch_norm=True, eta0=0.05, learning_rate="constant"),
+    dict(early_stopping=True, n_iter_no_change=2, validation_fraction=0.2),
+]
+
+
+def _same(a, b, sums_exact=True):
+    """Same weights bit for bit; the epochs' loss sums too, or (``sums_exact=False``,
+    gathered against in place) to rounding: with ``reassoc`` the compiler may keep a
+    sum in a register for the length of a call, so where the calls start changes its
+    rounding."""
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+    assert a.n_iter_ == b.n_iter_
+    if sums_exact:
+        np.testing.assert_array_equal(a.loss_curve_, b.loss_curve_)
+    else:
+        np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-14, atol=0)
+
+
+# batch norm refuses sparse input (centering destroys sparsity)
+CASES = [(p, sparse) for p in REGRESSION for sparse in (False, True)
+         if not (sparse and p.get("batch_norm"))]
+
+
+@pytest.mark.parametrize(("params", "sparse"), CASES)
+def test_gathered_epochs_are_bit_identical(data, params, sparse, chunks, monkeypatch):
+    X, Y, sw = data
+    Xin = sp.csr_matrix(X) if sparse else X
+    multi = "batch_norm" not in params and not sparse  # one multi-output case per mode
+    y = Y if multi else Y[:, 0]
+    kw = dict(max_iter=6, tol=None, random_state=3, **params)
+    if params.get("early_stopping"):
+        kw["tol"] = 1e-3
+    one = _fit(FastSGDRegressor(**kw), Xin, y, sample_weight=sw)
+    assert chunks and {r for r, _ in chunks} != {1}
+    assert not any(p for _, p in chunks)
+    chunks.clear()
+    two = _fit(FastSGDRegressor(n_jobs=2, **kw), Xin, y, sample_weight=sw)
+    # one output (or outputs scored together for early stopping): the second thread
+    # gathers ahead; otherwise the outputs train on one thread each
+    piped = y.ndim == 1 or bool(params.get("early_stopping"))
+    assert chunks and all(p == piped for _, p in chunks)
+    for rows, _ in chunks:  # no batch is split between two chunks
+        assert rows % params.get("batch_size", 1) == 0
+    monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 2**62)
+    chunks.clear()
+    ref = _fit(FastSGDRegressor(**kw), Xin, y, sample_weight=sw)
+    assert not chunks
+    _same(one, ref, sums_exact=False)
+    # (two outputs on two threads add their loss sums after the epoch, not row by row)
+    _same(two, one, sums_exact=piped)
+
+
+@pytest.mark.parametrize("params", [dict(), dict(loss="log_loss", batch_size=6,
+                                                 multi_class="multinomial"),
+                                    dict(loss="hinge", class_weight="balanced")])
+def test_gathered_classifier_is_bit_identical(data, params, chunks, monkeypatch):
+    X, Y, sw = data
+    labels = np.digitize(Y[:, 0], np.quantile(Y[:, 0], [0.3, 0.7]))
+    kw = dict(max_iter=5, tol=None, random_state=0, **params)
+    # n_jobs=3 on three one-vs-rest outputs: each output on its own thread (gathering
+    # on one thread each); the multinomial model: one model, two threads
+    fits = [_fit(FastSGDClassifier(n_jobs=j, **kw), X, labels, sample_weight=sw)
+            for j in (1, 3)]
+    assert chunks
+    monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 2**62)
+    ref = _fit(FastSGDClassifier(**kw), X, labels, sample_weight=sw)
+    _same(fits[1], fits[0], sums_exact=params.get("multi_class") == "multinomial")
+    _same(fits[0], ref, sums_exact=False)
+
+
+def test_partial_fit_and_warm_start_continue_identically(data, chunks, monkeypatch):
+    X, Y, _ = data
+    runs = []
+    for min_bytes in (0, 2**62):
+        monkeypatch.setattr(gather, "GATHER_MIN_BYTES", min_bytes)
+        est = FastSGDRegressor(random_state=0, warm_start=True, max_iter=3, tol=None,
+                               n_jobs=2)
+        _fit(est, X, Y[:, 0])
+        _fit(est, X, Y[:, 0])
+        for _ in range(2):
+            est.partial_fit(X, Y[:, 0])
+        runs.append(est.coef_.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_gather_rows_copies_rows_in_order():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    X[rng.random(X.shape) < 0.6] = 0.0
+    Y = rng.normal(size=(40, 2))
+    sw = rng.random(40)
+    order = rng.permutation(40)
+    B, YB, swB = np.full((12, 5), np.nan), np.full((12, 2), np.nan), np.full(12, np.nan)
+    gather_rows(X, Y, sw, order, 7, 17, B, YB, swB)
+    rows = order[7:17]
+    np.testing.assert_array_equal(B[:10], X[rows])
+    np.testing.assert_array_equal(YB[:10], Y[rows])
+    np.testing.assert_array_equal(swB[:10], sw[rows])
+    assert np.isnan(B[10:]).all()  # nothing written past the chunk
+
+    S = sp.csr_matrix(X)
+    cap = gather.csr_capacity(S.indptr, 10)
+    CB = (np.zeros(cap), np.zeros(cap, dtype=S.indices.dtype),
+          np.zeros(11, dtype=S.indptr.dtype))
+    gather_rows((S.data, S.indices, S.indptr), Y, sw, order, 7, 17, CB, YB, swB)
+    got = sp.csr_matrix(CB, shape=(10, 5))
+    np.testing.assert_array_equal(got.toarray(), X[rows])
+
+
+def test_csr_capacity_bounds_every_chunk():
+    rng = np.random.default_rng(2)
+    lengths = rng.integers(0, 30, size=200)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    for rows in (1, 7, 64, 200, 500):
+        cap = gather.csr_capacity(indptr, rows)
+        assert cap == np.sort(lengths)[::-1][:rows].sum()
+        for _ in range(20):
+            assert lengths[rng.permutation(200)[:rows]].sum() <= cap
+
+
+def test_which_epochs_are_gathered():
+    big = np.zeros((gather.GATHER_MIN_BYTES // 800 + 1, 100))
+    assert gather.worth_gathering(big, True)
+    assert gather.worth_gathering(big, np.True_)
+    assert not gather.worth_gathering(big, False)
+    assert not gather.worth_gathering(big, "block")  # already reads memory in runs
+    assert not gather.worth_gathering(big.T, True)  # Fortran order: rows are strided
+    assert not gather.worth_gathering(big[:1000], True)  # stays in the caches
+    S = sp.random(10, 10, density=0.5, format="csr")
+    assert not gather.worth_gathering((S.data, S.indices, S.indptr), True)
