@@ -19,7 +19,7 @@ import numpy as np
 from ._kernels import cpu
 from ._kernels import rules as _r
 from ._kernels.shuffle import block_order
-from ._gather import Gatherer, worth_gathering
+from ._gather import Gatherer, PermutationAhead, worth_gathering
 
 OVERFLOW_MESSAGE = (
     "Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input data "
@@ -268,10 +268,12 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
                 state["bn_mean"], state["bn_var"], G, mu, inv_sd, weff, beff, P, out,
             )
 
-    gatherer = None
+    gatherer = ahead = None
     if pool is None and backend is None and worth_gathering(X, shuffle):
         gatherer = Gatherer(X, Y, sw, multiple=1 if prog.plain else batch,
                             threads=n_threads)
+        if gatherer.pool is not None:
+            ahead = PermutationAhead(gatherer.pool)
     active = np.ones(n_out, dtype=np.bool_)
     best_obj = np.full(n_out, math.inf)
     best_score = np.full(n_out, -math.inf)
@@ -302,7 +304,11 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             seed = int(rng.integers(0, 2**63))
             order = block_order(train_idx, block_rows, seed, order_buf)
         elif shuffle:
-            order = rng.permutation(train_idx)
+            order = ahead.take(rng) if ahead is not None else None
+            if order is None:
+                order = rng.permutation(train_idx)
+            if ahead is not None and epoch + 1 < last:
+                ahead.draw(rng, train_idx)
         else:
             order = train_idx
         if prog.adaptive:

@@ -184,3 +184,39 @@ def test_which_epochs_are_gathered():
     assert not gather.worth_gathering(big[:1000], True)  # stays in the caches
     S = sp.random(10, 10, density=0.5, format="csr")
     assert not gather.worth_gathering((S.data, S.indices, S.indptr), True)
+
+
+def test_snapshot_between_gathered_epochs_resumes_identically(data, chunks):
+    """The next epoch's order is drawn ahead from a copy of the generator: a snapshot
+    taken after an epoch must hold the generator as if it had not been."""
+    X, Y, _ = data
+    params = dict(max_iter=6, tol=None, random_state=0, n_jobs=2)
+    full = _fit(FastSGDRegressor(**params), X, Y[:, 0])
+    snaps = []
+    _fit(FastSGDRegressor(callbacks=[lambda i: snaps.append(i.snapshot())
+                                     if i.epoch == 3 else None], **params), X, Y[:, 0])
+    assert any(p for _, p in chunks)
+    resumed = snaps[0]
+    for _ in range(3):
+        resumed.partial_fit(X, Y[:, 0])
+    np.testing.assert_array_equal(resumed.coef_, full.coef_)
+
+
+def test_permutation_ahead_is_the_generators_next_permutation():
+    from concurrent.futures import ThreadPoolExecutor
+
+    idx = np.arange(3, 1000)
+    with ThreadPoolExecutor(1) as pool:
+        ahead = gather.PermutationAhead(pool)
+        rng, ref = np.random.default_rng(5), np.random.default_rng(5)
+        assert ahead.take(rng) is None  # nothing drawn yet
+        ahead.draw(rng, idx)
+        assert rng.bit_generator.state == ref.bit_generator.state  # rng untouched
+        np.testing.assert_array_equal(ahead.take(rng), ref.permutation(idx))
+        assert rng.bit_generator.state == ref.bit_generator.state
+        # the generator moved in between: the draw is dropped, rng left as it is
+        ahead.draw(rng, idx)
+        rng.random()
+        ref.random()
+        assert ahead.take(rng) is None
+        assert rng.bit_generator.state == ref.bit_generator.state
