@@ -46,13 +46,22 @@ def _nbytes(X):
     return sum(a.nbytes for a in X)
 
 
-def worth_gathering(X, shuffle):
+def worth_gathering(X, shuffle, threads):
     """Whether a shuffled epoch over ``X`` should be trained from gathered chunks:
-    a full shuffle (a block shuffle already reads memory in runs), C-ordered dense rows
-    or CSR, and data too large to stay in the caches."""
+    a full shuffle (a block shuffle already reads memory in runs), data too large to
+    stay in the caches, and C-ordered dense rows, or CSR with a second thread.
+
+    A CSR row is found through ``indptr`` (one more random read before its values), so
+    copying rows costs about as much as training on them in place: measured on CSR
+    1M x 100k with 50 non-zeros per row, per-sample epochs took 415 ms in place,
+    550 ms gathered on one thread and 303 ms gathered by a second thread.
+    """
     if isinstance(shuffle, str) or not shuffle:
         return False
-    if isinstance(X, np.ndarray) and not X.flags.c_contiguous:
+    if isinstance(X, np.ndarray):
+        if not X.flags.c_contiguous:
+            return False
+    elif threads < 2:
         return False
     return _nbytes(X) >= GATHER_MIN_BYTES
 

@@ -87,14 +87,15 @@ def test_gathered_epochs_are_bit_identical(data, params, sparse, chunks, monkeyp
     if params.get("early_stopping"):
         kw["tol"] = 1e-3
     one = _fit(FastSGDRegressor(**kw), Xin, y, sample_weight=sw)
-    assert chunks and {r for r, _ in chunks} != {1}
+    # one thread: dense rows are gathered, CSR rows trained in place
+    assert bool(chunks) != sparse and {r for r, _ in chunks} != {1}
     assert not any(p for _, p in chunks)
     chunks.clear()
     two = _fit(FastSGDRegressor(n_jobs=2, **kw), Xin, y, sample_weight=sw)
     # one output (or outputs scored together for early stopping): the second thread
     # gathers ahead; otherwise the outputs train on one thread each
     piped = y.ndim == 1 or bool(params.get("early_stopping"))
-    assert chunks and all(p == piped for _, p in chunks)
+    assert all(p == piped for _, p in chunks) and bool(chunks) == (piped or not sparse)
     for rows, _ in chunks:  # no batch is split between two chunks
         assert rows % params.get("batch_size", 1) == 0
     monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 2**62)
@@ -176,14 +177,23 @@ def test_csr_capacity_bounds_every_chunk():
 
 def test_which_epochs_are_gathered():
     big = np.zeros((gather.GATHER_MIN_BYTES // 800 + 1, 100))
-    assert gather.worth_gathering(big, True)
-    assert gather.worth_gathering(big, np.True_)
-    assert not gather.worth_gathering(big, False)
-    assert not gather.worth_gathering(big, "block")  # already reads memory in runs
-    assert not gather.worth_gathering(big.T, True)  # Fortran order: rows are strided
-    assert not gather.worth_gathering(big[:1000], True)  # stays in the caches
+    for threads in (1, 2):
+        assert gather.worth_gathering(big, True, threads)
+        assert gather.worth_gathering(big, np.True_, threads)
+        assert not gather.worth_gathering(big, False, threads)
+        # a block shuffle already reads memory in runs
+        assert not gather.worth_gathering(big, "block", threads)
+        # Fortran order: rows are strided
+        assert not gather.worth_gathering(big.T, True, threads)
+        # stays in the caches
+        assert not gather.worth_gathering(big[:1000], True, threads)
+    n = gather.GATHER_MIN_BYTES // 8 + 1
+    csr = (np.zeros(n), np.zeros(n, dtype=np.int32), np.array([0, n]))
+    assert gather.worth_gathering(csr, True, 2)
+    assert not gather.worth_gathering(csr, True, 1)  # slower than in place on one thread
+    assert not gather.worth_gathering(csr, "block", 2)
     S = sp.random(10, 10, density=0.5, format="csr")
-    assert not gather.worth_gathering((S.data, S.indices, S.indptr), True)
+    assert not gather.worth_gathering((S.data, S.indices, S.indptr), True, 2)
 
 
 def test_snapshot_between_gathered_epochs_resumes_identically(data, chunks):

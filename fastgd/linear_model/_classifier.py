@@ -63,7 +63,9 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         Threads over which one-vs-rest classes are split (results do not depend on
         it); in full-batch mode and with minibatches of at least 4,096 rows, threads
         over row ranges as in :class:`FastSGDRegressor` (deterministic for a given
-        ``n_jobs``).
+        ``n_jobs``); for a binary or multinomial model trained per sample or by small
+        minibatches, a second thread that copies the next rows of shuffled epochs
+        (results do not depend on it).
     learning_rate : str or Schedule, default="optimal"
     class_weight : dict, "balanced" or None, default=None
         Weights multiplying ``sample_weight`` per class (scikit-learn's rules: in

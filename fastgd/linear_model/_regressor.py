@@ -60,8 +60,12 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         least 4,096 rows: each batch's gradient sum is split over row ranges, then
         added in a fixed order, so results are identical for a given ``n_jobs`` (and
         differ by rounding between values). -1: all cores. With 2-D ``y`` and smaller
-        batches, the outputs are split over the threads instead. Not used with
-        ``batch_norm=True``.
+        batches, the outputs are split over the threads instead. With one output,
+        per-sample SGD and smaller minibatches with ``shuffle=True`` on data larger
+        than the caches use a second thread to copy the next rows of the epoch (and
+        draw the next epoch's order) while the first trains: the weights are the same
+        bits as with one thread. Batch norm's statistics are always computed on one
+        thread.
     shuffle_block_size : int or None, default=None
         Rows per block for ``shuffle="block"``; None picks about 256 KiB of ``X``.
     verbose : int, default=0
