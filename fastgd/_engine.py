@@ -448,7 +448,6 @@ def _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog, active,
     n_threads = len(parts)
     n_rows = order.shape[0]
     unused = np.zeros(1)
-    out[...] = 0.0
     for start in range(0, n_rows, batch):
         stop = min(start + batch, n_rows)
         bounds = np.linspace(start, stop, n_threads + 1).astype(np.int64).tolist()

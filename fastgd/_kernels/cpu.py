@@ -18,8 +18,8 @@ specialization per input kind and dtype); the loops never raise and never alloca
 the engine (:mod:`fastgd._engine`) turns what they report into errors and histories.
 Outputs whose ``active[k]`` is 0 are skipped (they have converged). Per output, the
 scalar results are added to ``out[k]``, which the caller zeroes at the start of an
-epoch (so an epoch may be run as several calls over consecutive parts of its rows,
-with the same sums in the same order):
+epoch, so an epoch may run as several calls over consecutive parts of its rows (an
+output's first update of the epoch is the one made while its update count is 0):
 
     out[k, 0] objective sum (loss + penalty, unweighted, as scikit-learn)
     out[k, 1] sample-weighted loss sum      out[k, 2] sum of sample weights
