@@ -1,14 +1,13 @@
 """Callbacks, progress display and checkpoints."""
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
 
 from fastgd import FastSGDClassifier, FastSGDRegressor
 from fastgd.callbacks import Callback, Checkpoint, EarlyStopping, History
+from fitting import fit_quietly as _fit
 
 
 @pytest.fixture(scope="module")
@@ -17,12 +16,6 @@ def data():
     X = rng.normal(size=(120, 4))
     y = X @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.2 + 0.1 * rng.normal(size=120)
     return X, y
-
-
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
 
 
 MODES = [dict(), dict(batch_size=16, optimizer="adam"), dict(batch_size="full",

@@ -1,16 +1,14 @@
 """Shuffled epochs trained from gathered chunks of rows (fastgd._gather) give results
 bit-identical to the loop reading the rows in place, on one thread and on two."""
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 import fastgd._gather as gather
 from fastgd import FastSGDClassifier, FastSGDRegressor, schedules
 from fastgd._kernels.gather import gather_rows
+from fitting import fit_quietly as _fit
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +19,6 @@ def data():
     Y = X @ rng.normal(size=(7, 2)) + 0.1 * rng.normal(size=(503, 2))
     sw = rng.uniform(0.5, 2.0, size=503)
     return X, Y, sw
-
-
-def _fit(est, X, y, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y, **kw)
 
 
 @pytest.fixture

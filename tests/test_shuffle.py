@@ -1,14 +1,12 @@
 """shuffle="block": every row once per epoch, reproducible, same quality of fit."""
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from fastgd import FastSGDClassifier, FastSGDRegressor
 from fastgd._kernels.shuffle import block_order
+from fitting import fit_quietly as _fit
 
 
 @pytest.mark.parametrize("n, block", [(1, 1), (10, 3), (100, 7), (1000, 64), (64, 64),
@@ -43,12 +41,6 @@ def data():
     X = rng.normal(size=(3000, 6))
     y = X @ rng.normal(size=6) + 0.1 * rng.normal(size=3000)
     return X, y
-
-
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
 
 
 @pytest.mark.parametrize("params", [dict(), dict(batch_size=32, optimizer="adam"),

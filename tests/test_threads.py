@@ -2,14 +2,12 @@
 single-threaded ones to rounding, and are bit-for-bit reproducible for a given thread
 count."""
 
-import warnings
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from fastgd import FastSGDClassifier, FastSGDRegressor
+from fitting import fit_quietly as _fit
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +17,6 @@ def data():
     X[rng.random(X.shape) < 0.3] = 0.0
     Y = X @ rng.normal(size=(7, 2)) + 0.1 * rng.normal(size=(501, 2))
     return X, Y
-
-
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
 
 
 MODES = [
