@@ -19,7 +19,7 @@ import numpy as np
 from ._kernels import cpu
 from ._kernels import rules as _r
 from ._kernels.shuffle import block_order
-from ._gather import Gatherer, PermutationAhead, worth_gathering
+from ._gather import Gatherer, PermutationAhead, row_bytes, worth_gathering
 
 OVERFLOW_MESSAGE = (
     "Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input data "
@@ -233,7 +233,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     # in a random order would cost random memory access for nothing
     shuffle = shuffle if batch < n_train else False
     if shuffle == "block":
-        block_rows = int(shuffle_block) if shuffle_block else _auto_block_rows(X, d)
+        block_rows = int(shuffle_block) if shuffle_block else _auto_block_rows(X)
         order_buf = np.empty(n_train, dtype=np.int64)
     pool = None
     full = batch >= n_train
@@ -303,12 +303,10 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
         elif shuffle == "block":
             seed = int(rng.integers(0, 2**63))
             order = block_order(train_idx, block_rows, seed, order_buf)
+        elif ahead is not None:
+            order = ahead.permutation(rng, train_idx, draw_next=epoch + 1 < last)
         elif shuffle:
-            order = ahead.take(rng) if ahead is not None else None
-            if order is None:
-                order = rng.permutation(train_idx)
-            if ahead is not None and epoch + 1 < last:
-                ahead.draw(rng, train_idx)
+            order = rng.permutation(train_idx)
         else:
             order = train_idx
         if prog.adaptive:
@@ -549,15 +547,9 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
     return n_iter, hist, subs[longest][3]
 
 
-def _auto_block_rows(X, d):
+def _auto_block_rows(X):
     """Rows per block so that a block holds about 256 KiB of X (fits in L2)."""
-    if isinstance(X, np.ndarray):
-        row_bytes = d * X.itemsize
-    else:
-        data, indices, indptr = X
-        nnz_row = max(data.shape[0] / max(indptr.shape[0] - 1, 1), 1.0)
-        row_bytes = nnz_row * (data.itemsize + indices.itemsize)
-    return max(16, int(2**18 // max(row_bytes, 1)))
+    return max(16, int(2**18 // max(row_bytes(X), 1)))
 
 
 def _snapshot(state, prev, which):

@@ -46,6 +46,15 @@ def _nbytes(X):
     return sum(a.nbytes for a in X)
 
 
+def row_bytes(X):
+    """Bytes of ``X`` (dense, or a CSR tuple) per row: values, and indices for CSR."""
+    if isinstance(X, np.ndarray):
+        return X.shape[1] * X.itemsize
+    data, indices, indptr = X
+    nnz_row = max(data.shape[0] / max(indptr.shape[0] - 1, 1), 1.0)
+    return nnz_row * (data.itemsize + indices.itemsize)
+
+
 def worth_gathering(X, shuffle, threads):
     """Whether a shuffled epoch over ``X`` should be trained from gathered chunks:
     a full shuffle (a block shuffle already reads memory in runs), data too large to
@@ -87,8 +96,7 @@ class Gatherer:
         self.X, self.Y, self.sw = X, Y, sw
         dense = isinstance(X, np.ndarray)
         n = X.shape[0] if dense else X[2].shape[0] - 1
-        row_bytes = _nbytes(X) / max(n, 1)
-        rows = max(int(CHUNK_BYTES // max(row_bytes, 1.0)), 1)
+        rows = max(int(CHUNK_BYTES // max(row_bytes(X), 1.0)), 1)
         rows = min(max(rows // multiple, 1) * multiple, max(n, 1))
         self.rows = rows
         self.dense = dense
@@ -187,6 +195,16 @@ class PermutationAhead:
             return start, twin.bit_generator.state, order
 
         self.pending = self.pool.submit(permute)
+
+    def permutation(self, rng, idx, draw_next):
+        """``rng.permutation(idx)``, drawn ahead if it was; with ``draw_next`` start
+        drawing the one after."""
+        order = self.take(rng)
+        if order is None:
+            order = rng.permutation(idx)
+        if draw_next:
+            self.draw(rng, idx)
+        return order
 
     def take(self, rng):
         """The drawn order if ``rng`` has not moved since :meth:`draw` (else None)."""
