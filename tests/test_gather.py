@@ -95,8 +95,9 @@ def test_gathered_epochs_are_bit_identical(data, params, sparse, chunks, monkeyp
     ref = _fit(FastSGDRegressor(**kw), Xin, y, sample_weight=sw)
     assert not chunks
     _same(one, ref, sums_exact=False)
-    # (two outputs on two threads add their loss sums after the epoch, not row by row)
-    _same(two, one, sums_exact=piped)
+    # (two outputs on two threads add their loss sums after the epoch, and CSR rows
+    # on one thread are trained in place, in one call: sums to rounding there)
+    _same(two, one, sums_exact=piped and not sparse)
 
 
 @pytest.mark.parametrize("params", [dict(), dict(loss="log_loss", batch_size=6,
