@@ -28,3 +28,37 @@ elif SIMULATOR:
     # the simulator runs each GPU thread as a Python thread and polls them at
     # every syncthreads(): a short GIL switch interval makes it ~6x faster
     sys.setswitchinterval(1e-4)
+
+
+def _atomic_shared_arrays():
+    """Make the simulator's ``cuda.shared.array`` allocation atomic.
+
+    numba-cuda's simulator (0.30) gives a block one array per source line: the first
+    thread to ask finds none and stores a new one. Between that check and the store
+    a GIL switch can let a second thread find none too and store its own, so the
+    block's threads no longer share the array (about 1 launch in 10,000 here: a
+    flaky wrong reduction, seen as a loss or gradient norm off while the weights
+    agree). Same rule, same key (the caller's file and line), one atomic
+    ``dict.setdefault``. Shared memory on a GPU has no such problem.
+    """
+    import numpy as np
+    from numba import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    original = kernelapi.FakeCUDAShared.array
+
+    def array(self, shape, dtype, alignment=None):
+        if alignment is not None or shape == 0:  # (these paths read no call site)
+            return original(self, shape, dtype, alignment)
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        caller = sys._getframe(1)
+        key = (caller.f_code.co_filename, caller.f_lineno)
+        return self._allocations.setdefault(key, np.empty(shape, dtype))
+
+    kernelapi.FakeCUDAShared.array = array
+
+
+if SIMULATOR:
+    _atomic_shared_arrays()
