@@ -40,7 +40,7 @@ from sklearn.linear_model import SGDRegressor
 from sklearn.metrics import r2_score
 
 from fastgd import FastSGDRegressor
-from fastgd._kernels.rows import PREFETCH_DISTANCE, row_prefetch
+from fastgd._kernels.rows import PREFETCH_DISTANCE, index_prefetch, row_prefetch
 
 
 _FM = {"reassoc", "contract"}
@@ -98,6 +98,8 @@ def _visit_csr(data, indices, indptr, order):
     n = order.shape[0]
     s = 0.0
     for ii in range(n):
+        if ii + 2 * PREFETCH_DISTANCE < n:
+            index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
         if ii + PREFETCH_DISTANCE < n:
             row_prefetch(X, order[ii + PREFETCH_DISTANCE])
         i = order[ii]

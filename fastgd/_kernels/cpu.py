@@ -37,8 +37,8 @@ from numba.extending import overload
 
 from . import rules as _r
 from ._jit import kernel
-from .rows import (PREFETCH_DISTANCE, row_add_norms, row_axpy, row_dot, row_dot_sq,
-                   row_l1_truncate, sample_prefetch)
+from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_axpy, row_dot,
+                   row_dot_sq, row_l1_truncate, sample_prefetch)
 
 FASTMATH = {"reassoc", "contract"}
 
@@ -162,6 +162,8 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
                     # prefetcher: software prefetches would only cost instructions
                     if ahead != i + PREFETCH_DISTANCE:
                         sample_prefetch(X, Y, sw, ahead)
+                        if ii + 2 * PREFETCH_DISTANCE < n_rows:
+                            index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
                 s = sw[i]
                 dot, xsq = row_dot_sq(X, i, W, k)
                 dot *= wscale
@@ -383,6 +385,8 @@ def batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, multino
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
     for ii in range(start, stop):
+        if ii + 2 * PREFETCH_DISTANCE < n_rows:
+            index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
         if ii + PREFETCH_DISTANCE < n_rows:
             sample_prefetch(X, Y, sw, order[ii + PREFETCH_DISTANCE])
         i = order[ii]

@@ -17,7 +17,7 @@ from numba import types
 from numba.extending import overload
 
 from ._jit import kernel
-from .rows import PREFETCH_DISTANCE, sample_prefetch
+from .rows import PREFETCH_DISTANCE, index_prefetch, sample_prefetch
 
 
 def copy_row(X, i, B, r):
@@ -59,6 +59,8 @@ def gather_rows(X, Y, sw, order, start, stop, B, YB, swB):
     n_rows = order.shape[0]
     K = Y.shape[1]
     for ii in range(start, stop):
+        if ii + 2 * PREFETCH_DISTANCE < n_rows:
+            index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
         if ii + PREFETCH_DISTANCE < n_rows:
             sample_prefetch(X, Y, sw, order[ii + PREFETCH_DISTANCE])
         i = order[ii]
