@@ -216,6 +216,12 @@ def index_prefetch(X, i):
     wait for it; nothing for dense ``X``."""
 
 
+# The loops write out their two prefetches (index_prefetch twice as far ahead, then
+# sample_prefetch) rather than call one helper taking ``order``: such a helper, inlined,
+# brought reference counting of ``order`` into the loop (29 NRT calls in gather_rows'
+# assembly against 14) and measured 100 -> 133 ms per shuffled 1M x 100 copy.
+
+
 @overload(index_prefetch, inline="always")
 def _ov_index_prefetch(X, i):
     if _is_csr(X):
