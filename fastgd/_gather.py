@@ -21,6 +21,7 @@ rounding.
 
 import copy
 import itertools
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -84,6 +85,32 @@ def csr_capacity(indptr, rows):
     return int(np.partition(lengths, lengths.shape[0] - rows)[-rows:].sum())
 
 
+class _Parts:
+    """The parts of one chunk: each handed out once (``next()`` on a count is atomic
+    under the GIL), and a count of those copied that :meth:`wait` blocks on. A copy
+    task that starts after every part was claimed copies nothing. A copy that failed
+    on the helper thread is raised by :meth:`wait` on the training thread."""
+
+    def __init__(self, n_parts):
+        self.n_parts = n_parts
+        self.claim = itertools.count().__next__
+        self.done = 0
+        self.error = None
+        self.cond = threading.Condition()
+
+    def finished(self):
+        with self.cond:
+            self.done += 1
+            if self.done >= self.n_parts:
+                self.cond.notify_all()
+
+    def wait(self):
+        with self.cond:
+            self.cond.wait_for(lambda: self.done >= self.n_parts)
+        if self.error is not None:
+            raise self.error
+
+
 class Gatherer:
     """Runs an epoch as ``train(B, YB, swB, order)`` calls over gathered chunks.
 
@@ -117,51 +144,63 @@ class Gatherer:
                                  np.empty(rows, dtype=sw.dtype)))
         self.pool = ThreadPoolExecutor(max_workers=1) if threads > 1 else None
 
-    def _copy(self, order, start, b, claim):
+    def _copy(self, order, start, b, parts):
         """Copy parts of the chunk starting at ``order[start]`` into buffer ``b`` until
-        ``claim()`` hands out no part left; return the chunk's row count."""
+        ``parts`` hands out none left."""
         stop = min(start + self.rows, order.shape[0])
         B, YB, swB = self.buffers[b]
         step = self.part_rows
-        n_parts = -(-(stop - start) // step)
-        while (p := claim()) < n_parts:
-            a = start + p * step
-            r = p * step
-            if self.dense:
-                # a view of the buffer from row r on has the buffer's type: no new compile
-                gather_rows(self.X, self.Y, self.sw, order, a, min(a + step, stop),
-                            B[r:], YB[r:], swB[r:])
-            else:  # one part: a CSR row's place in the buffer depends on the rows before
-                gather_rows(self.X, self.Y, self.sw, order, a, stop, B, YB, swB)
-        return stop - start
+        while (p := parts.claim()) < parts.n_parts:
+            try:
+                a = start + p * step
+                r = p * step
+                if self.dense:
+                    # a view of the buffer from row r on has the buffer's type: no
+                    # new compile
+                    gather_rows(self.X, self.Y, self.sw, order, a,
+                                min(a + step, stop), B[r:], YB[r:], swB[r:])
+                else:  # one part: a CSR row's place depends on the rows before it
+                    gather_rows(self.X, self.Y, self.sw, order, a, stop, B, YB, swB)
+            except BaseException as exc:
+                parts.error = exc
+                raise
+            finally:
+                parts.finished()
+
+    def _parts(self, order, start):
+        stop = min(start + self.rows, order.shape[0])
+        return _Parts(-(-(stop - start) // self.part_rows)), stop - start
 
     def epoch(self, order, train):
         """Train on the rows ``order`` in that order, one gathered chunk at a time."""
         n = order.shape[0]
         if self.pool is None:
             for start in range(0, n, self.rows):
-                m = self._copy(order, start, 0, itertools.count().__next__)
+                parts, m = self._parts(order, start)
+                self._copy(order, start, 0, parts)
                 train(*self.buffers[0], self.order[:m])
             return
         # Both threads copy: the helper starts on the next chunk while this thread
-        # trains, then this thread takes the parts still unclaimed (next() on a count
-        # is atomic), so neither waits while the other has work left.
-        claim = itertools.count().__next__
-        pending = self.pool.submit(self._copy, order, 0, 0, claim)
-        m = self._copy(order, 0, 0, claim)
-        pending.result()
+        # trains, then this thread takes the parts still unclaimed, and waits only for
+        # parts the helper is copying, never for the helper to start: it may be busy
+        # drawing the next epoch's permutation (PermutationAhead, about 15 ms), and
+        # waiting for its task to finish made this thread idle for that long.
+        parts, m = self._parts(order, 0)
+        self.pool.submit(self._copy, order, 0, 0, parts)
+        self._copy(order, 0, 0, parts)
+        parts.wait()
         start, b = 0, 0
         while start < n:
             nxt = start + m
             if nxt < n:
-                claim = itertools.count().__next__
-                pending = self.pool.submit(self._copy, order, nxt, 1 - b, claim)
+                parts, m_next = self._parts(order, nxt)
+                self.pool.submit(self._copy, order, nxt, 1 - b, parts)
             train(*self.buffers[b], self.order[:m])
             if nxt >= n:
                 break
-            self._copy(order, nxt, 1 - b, claim)
-            m = pending.result()
-            start, b = nxt, 1 - b
+            self._copy(order, nxt, 1 - b, parts)
+            parts.wait()
+            start, b, m = nxt, 1 - b, m_next
 
     def close(self):
         if self.pool is not None:

@@ -223,3 +223,73 @@ def test_permutation_ahead_is_the_generators_next_permutation():
         ref.random()
         assert ahead.take(rng) is None
         assert rng.bit_generator.state == ref.bit_generator.state
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_two_thread_epoch_does_not_wait_for_a_busy_helper(sparse, monkeypatch):
+    """With the helper thread busy (as while it draws the next permutation), the
+    training thread copies every chunk itself and finishes the epoch, with the rows of
+    the epoch in order; the helper's late copy tasks then copy nothing."""
+    import threading
+
+    monkeypatch.setattr(gather, "CHUNK_BYTES", 9 * 6 * 8)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(100, 6))
+    X[rng.random(X.shape) < 0.5] = 0.0
+    Y = rng.normal(size=(100, 1))
+    sw = rng.random(100)
+    Xk = X if not sparse else (lambda S: (S.data, S.indices, S.indptr))(sp.csr_matrix(X))
+    g = gather.Gatherer(Xk, Y, sw, threads=2)
+    release = threading.Event()
+    g.pool.submit(release.wait)  # the helper is busy until released
+    order = rng.permutation(100)
+    seen = []
+
+    def train(B, YB, swB, rows):
+        if sparse:
+            data, indices, indptr = B
+            m = len(rows)
+            B = sp.csr_matrix((data, indices, indptr[:m + 1]), shape=(m, 6)).toarray()
+        dense = B
+        seen.append((dense[rows].copy(), YB[rows].copy(), swB[rows].copy()))
+
+    done = threading.Event()
+
+    def run():
+        g.epoch(order, train)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    finished = done.wait(30)
+    release.set()
+    g.close()
+    assert finished, "the epoch waited for the busy helper"
+    np.testing.assert_array_equal(np.vstack([s[0] for s in seen]), X[order])
+    np.testing.assert_array_equal(np.vstack([s[1] for s in seen]), Y[order])
+    np.testing.assert_array_equal(np.concatenate([s[2] for s in seen]), sw[order])
+
+
+def test_a_copy_failing_on_the_helper_is_raised_by_the_epoch(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(gather, "CHUNK_BYTES", 9 * 6 * 8)
+    real = gather.gather_rows
+    main = threading.main_thread()
+
+    def failing_off_main(*args):
+        if threading.current_thread() is not main:
+            raise MemoryError("helper copy failed")
+        return real(*args)
+
+    monkeypatch.setattr(gather, "gather_rows", failing_off_main)
+    rng = np.random.default_rng(4)
+    X, Y, sw = rng.normal(size=(90, 6)), rng.normal(size=(90, 1)), rng.random(90)
+    g = gather.Gatherer(X, Y, sw, threads=2)
+    g.pool.submit(lambda: None).result()  # the helper is idle and takes parts at once
+
+    def slow_train(*args):
+        threading.Event().wait(0.002)  # leaves the helper parts of the next chunk
+
+    with pytest.raises(MemoryError, match="helper copy failed"):
+        g.epoch(rng.permutation(90), slow_train)
+    g.close()
