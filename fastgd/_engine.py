@@ -293,117 +293,125 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
     epoch_run = epoch0
     # a snapshot of the converged last epoch resumes to nothing left to run
     last = max_epochs if active.any() else epoch0
-    for epoch in range(epoch0, last):
-        if on_divergence == "restore":
-            before = _live_copy(state)
-        epoch_run = epoch + 1
-        if backend is not None:
-            # the device computes its order from one integer (a counter-based shuffle)
-            order = int(rng.integers(0, 2**63)) if shuffle else None
-        elif shuffle == "block":
-            seed = int(rng.integers(0, 2**63))
-            order = block_order(train_idx, block_rows, seed, order_buf)
-        elif ahead is not None:
-            order = ahead.permutation(rng, train_idx, draw_next=epoch + 1 < last)
-        elif shuffle:
-            order = rng.permutation(train_idx)
-        else:
-            order = train_idx
-        if prog.adaptive:
-            eta_fixed[:] = state["eta"]
-        out[...] = 0.0
-        if backend is not None:
-            backend.epoch(state, order, active, eta_fixed, float(state["epochs"]), out)
-        elif pool is not None:
-            _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog, active,
-                           T, float(state["epochs"]), eta_fixed, G, out)
-        elif gatherer is not None:
-            gatherer.epoch(order, train_rows)
-        else:
-            train_rows(X, Y, sw, order)
-        if prog.plain:
-            state["updates"][:] = T - 1.0
-            state["step"][:] = (T - 1.0).astype(np.int64)
-            # the loop works on contiguous copies; theta/avg hold them (still scaled)
-            # between epochs, for scores, snapshots, callbacks and the caller
-            # (AW only moves with averaging: without it the copy would be O(d) per
-            # epoch for nothing, which shows on wide sparse data)
-            theta[:, :d] = W
-            if prog.average > 0.0:
-                avg[:, :d] = AW
-            finite = bool(np.isfinite(sc[:, cpu.S_INTERCEPT]).all() and np.isfinite(W).all())
-        else:
-            finite = bool(np.isfinite(theta).all())
-        state["epochs"] += 1
-        rows = [0] if joint else np.flatnonzero(active)
-        # an overflowing loss means overflowing predictions, an infinite gradient norm
-        # an overflowing gradient (clipping would hide it), an infinite optimizer
-        # buffer (Adam's second moment, AdaGrad's sum) an optimizer that stopped
-        # moving, and an infinite batch variance a feature normalized to nothing:
-        # divergence, even while the weights themselves are still finite
-        if (not finite or not np.isfinite(out[rows, 0]).all()
-                or not np.isfinite(out[rows, 3]).all()
-                or (not prog.plain and not np.isfinite(state["opt_state"]).all())
-                or (prog.batch_norm and not np.isfinite(state["bn_var"]).all())):
-            if on_divergence != "restore":
-                raise ValueError(OVERFLOW_MESSAGE.format(epoch=epoch + 1))
-            _live_restore(state, before)
-            warnings.warn(
-                OVERFLOW_MESSAGE.format(epoch=epoch + 1) + " on_divergence='restore': "
-                f"keeping the parameters from before epoch #{epoch + 1} and stopping.",
-                DivergenceWarning, stacklevel=2,
-            )
-            epoch_run = epoch
-            break
-
-        wsum = out[rows, 2].sum() / max(len(rows), 1)
-        hist.time.append(time.perf_counter() - t_start)
-        hist.samples.append(float(n_train * (epoch + 1)))
-        hist.loss.append(float(out[rows, 1].sum() / wsum) if wsum > 0 else 0.0)
-        hist.lr.append(float(out[rows[0], 4]) if len(rows) else 0.0)
-        hist.norm_sum.append(float(out[rows, 3].sum()))
-        hist.n_updates.append(float(out[rows, 5].sum()))
-        hist.objective.append(out[:, 0].copy())
-        objective = out[:, 0] / max(n_train, 1)
-        if joint:
-            objective[:] = objective[0]
-
-        if score is not None:
-            wv, bv = current_params(state, prog)
-            with np.errstate(all="ignore"):
-                scores = np.asarray(score(wv, bv), dtype=np.float64)
-            hist.val.append(float(scores.mean()))
-            improved = scores > best_score
-            worse = (scores < best_score + tol_v) if tol_v > -math.inf else \
-                np.zeros(n_out, dtype=bool)
-            best_score = np.maximum(best_score, scores)
-        else:
-            improved = objective < best_obj
-            worse = (objective > best_obj - tol_v) if tol_v > -math.inf else \
-                np.zeros(n_out, dtype=bool)
-            best_obj = np.minimum(best_obj, objective)
-        no_improve = np.where(worse & active, no_improve + 1, 0)
-        if restore_best and improved[active].any():
-            best_snapshot = _snapshot(state, best_snapshot, improved & active)
-        for k in np.flatnonzero(active & (no_improve >= n_iter_no_change)):
-            if prog.adaptive and state["eta"][k] > 1e-6:
-                state["eta"][k] = state["eta"][k] / 5.0
-                no_improve[k] = 0
+    # worker threads end with the run, also when a divergence or a callback raises
+    try:
+        for epoch in range(epoch0, last):
+            if on_divergence == "restore":
+                before = _live_copy(state)
+            epoch_run = epoch + 1
+            if backend is not None:
+                # the device computes its order from one integer (a counter-based
+                # shuffle)
+                order = int(rng.integers(0, 2**63)) if shuffle else None
+            elif shuffle == "block":
+                seed = int(rng.integers(0, 2**63))
+                order = block_order(train_idx, block_rows, seed, order_buf)
+            elif ahead is not None:
+                order = ahead.permutation(rng, train_idx, draw_next=epoch + 1 < last)
+            elif shuffle:
+                order = rng.permutation(train_idx)
             else:
-                active[k] = False
-        state["progress"] = {
-            "epoch": epoch + 1, "active": active.copy(), "best_obj": best_obj.copy(),
-            "best_score": best_score.copy(), "no_improve": no_improve.copy(),
-            "best_snapshot": best_snapshot, "hist": hist,
-        }
-        stop = epoch_hook is not None and bool(epoch_hook(epoch, hist, state))
-        if stop or not active.any():
-            break
+                order = train_idx
+            if prog.adaptive:
+                eta_fixed[:] = state["eta"]
+            out[...] = 0.0
+            if backend is not None:
+                backend.epoch(state, order, active, eta_fixed, float(state["epochs"]),
+                              out)
+            elif pool is not None:
+                _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog,
+                               active, T, float(state["epochs"]), eta_fixed, G, out)
+            elif gatherer is not None:
+                gatherer.epoch(order, train_rows)
+            else:
+                train_rows(X, Y, sw, order)
+            if prog.plain:
+                state["updates"][:] = T - 1.0
+                state["step"][:] = (T - 1.0).astype(np.int64)
+                # the loop works on contiguous copies; theta/avg hold them (still
+                # scaled) between epochs, for scores, snapshots, callbacks and the
+                # caller (AW only moves with averaging: without it the copy would be
+                # O(d) per epoch for nothing, which shows on wide sparse data)
+                theta[:, :d] = W
+                if prog.average > 0.0:
+                    avg[:, :d] = AW
+                finite = bool(np.isfinite(sc[:, cpu.S_INTERCEPT]).all()
+                              and np.isfinite(W).all())
+            else:
+                finite = bool(np.isfinite(theta).all())
+            state["epochs"] += 1
+            rows = [0] if joint else np.flatnonzero(active)
+            # an overflowing loss means overflowing predictions, an infinite gradient
+            # norm an overflowing gradient (clipping would hide it), an infinite
+            # optimizer buffer (Adam's second moment, AdaGrad's sum) an optimizer that
+            # stopped moving, and an infinite batch variance a feature normalized to
+            # nothing: divergence, even while the weights themselves are still finite
+            if (not finite or not np.isfinite(out[rows, 0]).all()
+                    or not np.isfinite(out[rows, 3]).all()
+                    or (not prog.plain and not np.isfinite(state["opt_state"]).all())
+                    or (prog.batch_norm and not np.isfinite(state["bn_var"]).all())):
+                if on_divergence != "restore":
+                    raise ValueError(OVERFLOW_MESSAGE.format(epoch=epoch + 1))
+                _live_restore(state, before)
+                warnings.warn(
+                    OVERFLOW_MESSAGE.format(epoch=epoch + 1)
+                    + " on_divergence='restore': keeping the parameters from before "
+                    f"epoch #{epoch + 1} and stopping.",
+                    DivergenceWarning, stacklevel=2,
+                )
+                epoch_run = epoch
+                break
+
+            wsum = out[rows, 2].sum() / max(len(rows), 1)
+            hist.time.append(time.perf_counter() - t_start)
+            hist.samples.append(float(n_train * (epoch + 1)))
+            hist.loss.append(float(out[rows, 1].sum() / wsum) if wsum > 0 else 0.0)
+            hist.lr.append(float(out[rows[0], 4]) if len(rows) else 0.0)
+            hist.norm_sum.append(float(out[rows, 3].sum()))
+            hist.n_updates.append(float(out[rows, 5].sum()))
+            hist.objective.append(out[:, 0].copy())
+            objective = out[:, 0] / max(n_train, 1)
+            if joint:
+                objective[:] = objective[0]
+
+            if score is not None:
+                wv, bv = current_params(state, prog)
+                with np.errstate(all="ignore"):
+                    scores = np.asarray(score(wv, bv), dtype=np.float64)
+                hist.val.append(float(scores.mean()))
+                improved = scores > best_score
+                worse = (scores < best_score + tol_v) if tol_v > -math.inf else \
+                    np.zeros(n_out, dtype=bool)
+                best_score = np.maximum(best_score, scores)
+            else:
+                improved = objective < best_obj
+                worse = (objective > best_obj - tol_v) if tol_v > -math.inf else \
+                    np.zeros(n_out, dtype=bool)
+                best_obj = np.minimum(best_obj, objective)
+            no_improve = np.where(worse & active, no_improve + 1, 0)
+            if restore_best and improved[active].any():
+                best_snapshot = _snapshot(state, best_snapshot, improved & active)
+            for k in np.flatnonzero(active & (no_improve >= n_iter_no_change)):
+                if prog.adaptive and state["eta"][k] > 1e-6:
+                    state["eta"][k] = state["eta"][k] / 5.0
+                    no_improve[k] = 0
+                else:
+                    active[k] = False
+            state["progress"] = {
+                "epoch": epoch + 1, "active": active.copy(),
+                "best_obj": best_obj.copy(), "best_score": best_score.copy(),
+                "no_improve": no_improve.copy(), "best_snapshot": best_snapshot,
+                "hist": hist,
+            }
+            stop = epoch_hook is not None and bool(epoch_hook(epoch, hist, state))
+            if stop or not active.any():
+                break
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if gatherer is not None:
+            gatherer.close()
     state.pop("progress", None)
-    if pool is not None:
-        pool.shutdown()
-    if gatherer is not None:
-        gatherer.close()
     if restore_best and best_snapshot is not None:
         _restore(state, best_snapshot)
     return epoch_run, hist

@@ -110,3 +110,30 @@ def test_large_minibatch_threads_match_one_thread(params, shuffle, monkeypatch):
         np.testing.assert_allclose(many.coef_, one.coef_, rtol=1e-10, atol=1e-13)
     # 4 epochs of each n_jobs=2 fit ran threaded: 2 regressors x 2 + 2 classifiers
     assert len(calls) == 4 * 6
+
+
+@pytest.mark.parametrize("kind", ["threads", "gatherer"])
+@pytest.mark.parametrize("stop", ["divergence", "callback"])
+def test_worker_threads_end_when_a_fit_raises(data, kind, stop, monkeypatch):
+    """The gradient threads (full batch) and the gathering thread (shuffled per-sample)
+    are shut down when training ends in an exception, not left to the garbage
+    collector."""
+    import threading
+
+    import fastgd._gather as gather
+
+    X, Y = data
+    monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 0)
+    params = dict(batch_size="full") if kind == "threads" else {}
+    if stop == "divergence":
+        params.update(eta0=1e200, learning_rate="constant")
+    else:
+        def raising(info):
+            raise KeyError("stop here")
+        params.update(callbacks=raising)
+    before = set(threading.enumerate())
+    est = FastSGDRegressor(max_iter=5, tol=None, n_jobs=2, random_state=0, **params)
+    with pytest.raises(ValueError if stop == "divergence" else KeyError):
+        est.fit(X, Y[:, 0])
+    left = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert left == []
