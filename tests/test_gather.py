@@ -250,8 +250,7 @@ def test_two_thread_epoch_does_not_wait_for_a_busy_helper(sparse, monkeypatch):
             data, indices, indptr = B
             m = len(rows)
             B = sp.csr_matrix((data, indices, indptr[:m + 1]), shape=(m, 6)).toarray()
-        dense = B
-        seen.append((dense[rows].copy(), YB[rows].copy(), swB[rows].copy()))
+        seen.append((B[rows].copy(), YB[rows].copy(), swB[rows].copy()))
 
     done = threading.Event()
 

@@ -377,7 +377,7 @@ def _one_output_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, W
     """:func:`batch_grad` of a single output, its sums in registers.
 
     ``G`` and ``out`` could alias each other for the compiler, so sums kept there go
-    back to memory at every row (1M x 100 float64, full batch: 44 -> 36 ms per epoch).
+    back to memory at every row (1M x 100 float64, full batch: 44 -> 35 ms per epoch).
     Several outputs keep the row-by-row loop of :func:`batch_grad`: run output by
     output, their chains of dependent stores to one ``G[k]`` came out slower (three
     log-loss outputs: 46 -> 53 ms). A function of its own because ``row_dot`` inlined
