@@ -291,6 +291,24 @@ def test_read_only_install_compiles_in_memory(tmp_path):
     assert res["coef"] == _reference_coef()
 
 
+def test_a_change_to_any_kernel_source_recompiles_every_kernel(tmp_path):
+    """Kernels inline helpers from other modules of ``fastgd/_kernels``; Numba alone
+    keys a cache entry on the defining file only, so an edit (or an upgrade) of
+    ``rows.py`` alone would load machine code built from the old helpers."""
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "fastgd", site / "fastgd",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = _child_env(PYTHONPATH=str(site), NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    first = _run_child(env, cwd=tmp_path)
+    assert first["hits"] == 0 and first["errors"] == 0
+    assert _run_child(env, cwd=tmp_path)["hits"] > 0  # loaded from the cache
+    with open(site / "fastgd" / "_kernels" / "rows.py", "a") as f:
+        f.write("\n# an edit of a module that only provides inlined helpers\n")
+    third = _run_child(env, cwd=tmp_path)
+    assert third["hits"] == 0  # every kernel compiled anew
+    assert third["coef"] == first["coef"] == _reference_coef()
+
+
 def _corrupt(cache_dir, how):
     files = glob.glob(str(cache_dir / "**" / "*.nb[ic]"), recursive=True)
     assert files

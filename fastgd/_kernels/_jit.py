@@ -18,11 +18,21 @@ and overwritten; a failed save is skipped. Numba writes index and data files thr
 temporary file renamed over the target, so processes compiling at once do not corrupt
 each other's entries (the worst case is one recompiling what the other just saved).
 
+Numba keys an entry on the file that defines the kernel (its hash), but the kernels
+inline helpers from the other modules of this package (``rows``, ``rules``): an edit or
+an upgrade that changed only those would load the old machine code, silently. Every
+entry here is also keyed on a hash of all of the package's sources, so any change to
+them recompiles every kernel.
+
 Where the cache lives (Numba's rules, first that is writable): ``$NUMBA_CACHE_DIR``,
 the ``__pycache__`` folder next to ``fastgd/_kernels/*.py``, then the user's cache
 folder (``~/.cache/numba`` or ``$XDG_CACHE_HOME/numba``). :func:`cache_report` lists
 what each kernel uses; :func:`fastgd.warmup` fills it.
 """
+
+import functools
+import hashlib
+import os
 
 from numba import njit
 from numba.core.caching import FunctionCache
@@ -35,12 +45,32 @@ UNCACHED = {}
 CACHE_ERRORS = []
 
 
+@functools.lru_cache(maxsize=None)
+def package_digest():
+    """SHA-256 of the sources of this package (``fastgd/_kernels/*.py``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for name in sorted(os.listdir(here)):
+        if name.endswith(".py"):
+            h.update(name.encode())
+            with open(os.path.join(here, name), "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()
+
+
 class ResilientCache(FunctionCache):
-    """Numba's per-function cache, with load and save failures turned into misses.
+    """Numba's per-function cache, with load and save failures turned into misses,
+    and entries valid only for the package's sources they were compiled from.
 
     An entry that cannot be read empties the function's index (an atomic rewrite), so
     the fresh compile is saved over it and the next process loads it again.
     """
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        # the index holds this stamp and is dropped when it differs on loading
+        cache_file = self._cache_file
+        cache_file._source_stamp = (cache_file._source_stamp, package_digest())
 
     def load_overload(self, sig, target_context):
         try:
