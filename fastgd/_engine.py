@@ -18,7 +18,7 @@ import numpy as np
 
 from ._kernels import cpu
 from ._kernels import rules as _r
-from ._kernels.shuffle import block_order
+from ._kernels.shuffle import block_order, draw_permutation
 from ._gather import Gatherer, PermutationAhead, row_bytes, worth_gathering
 
 OVERFLOW_MESSAGE = (
@@ -309,7 +309,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             elif ahead is not None:
                 order = ahead.permutation(rng, train_idx, draw_next=epoch + 1 < last)
             elif shuffle:
-                order = rng.permutation(train_idx)
+                order = draw_permutation(rng, train_idx)
             else:
                 order = train_idx
             if prog.adaptive:

@@ -407,17 +407,25 @@ def test_modified_huber_proba_all_zero_rows():
                          ids=lambda f: f.__name__)
 def test_shuffle_true_accuracy_close_to_sklearn(loader):
     # default settings (hinge, "optimal", alpha=1e-4, tol=1e-3); training accuracy
-    # averaged over 10 seeds (fastgd uses one shuffling stream for all classes, so
-    # single runs differ from scikit-learn's)
+    # averaged over many seeds: fastgd shuffles with its own generator (and one stream
+    # for all classes), so single runs differ from scikit-learn's. The means must
+    # agree within 3 standard errors of their difference (+ 0.002 for data where every
+    # seed scores alike). On iris one fit's accuracy varies by 0.02-0.03 between seeds:
+    # over 10 seeds the means of two correct shuffles differed by up to 0.022, over
+    # 1,000 by less than 0.002.
     X, y = loader(return_X_y=True)
     X = StandardScaler().fit_transform(X)
+    seeds = range(20 if loader is load_digits else 200)  # digits: 165 epochs a fit
     acc_fast, acc_sk = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for rs in range(10):
+        for rs in seeds:
             acc_fast.append(FastSGDClassifier(random_state=rs).fit(X, y).score(X, y))
             acc_sk.append(SGDClassifier(random_state=rs).fit(X, y).score(X, y))
-    assert abs(np.mean(acc_fast) - np.mean(acc_sk)) <= 0.01, (acc_fast, acc_sk)
+    acc_fast, acc_sk = np.array(acc_fast), np.array(acc_sk)
+    se = np.sqrt((acc_fast.var(ddof=1) + acc_sk.var(ddof=1)) / len(seeds))
+    assert abs(acc_fast.mean() - acc_sk.mean()) <= 3 * se + 0.002, (acc_fast.mean(),
+                                                                    acc_sk.mean(), se)
 
 
 # ===================================================================== multinomial
@@ -788,8 +796,9 @@ MULTI_OUTPUT_MODES = {
 @pytest.mark.parametrize("mode", list(MULTI_OUTPUT_MODES))
 def test_multi_output_regression_equals_separate_fits(mode, fmt, shuffle, early_stopping):
     X = _as(REG_X, fmt)
+    # 300 epochs: the outputs stop at different epochs in every case (the premise below)
     params = dict(MULTI_OUTPUT_MODES[mode], shuffle=shuffle, random_state=0,
-                  max_iter=100, early_stopping=early_stopping, validation_fraction=0.2,
+                  max_iter=300, early_stopping=early_stopping, validation_fraction=0.2,
                   n_iter_no_change=3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
