@@ -269,9 +269,10 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
             )
 
     gatherer = ahead = None
-    if pool is None and backend is None and worth_gathering(X, shuffle, n_threads):
-        gatherer = Gatherer(X, Y, sw, multiple=1 if prog.plain else batch,
-                            threads=n_threads)
+    step_rows = 1 if prog.plain else batch
+    if (pool is None and backend is None
+            and worth_gathering(X, shuffle, n_threads, step_rows)):
+        gatherer = Gatherer(X, Y, sw, multiple=step_rows, threads=n_threads)
         if gatherer.pool is not None:
             ahead = PermutationAhead(gatherer.pool)
     active = np.ones(n_out, dtype=np.bool_)

@@ -37,6 +37,14 @@ GATHER_MIN_BYTES = 32 * 2**20
 #: in the caches when it is read (measured on 1M x 100: 3.2 MB chunks 93 ms per epoch,
 #: 13 MB chunks 125 ms, 0.8 MB chunks 141 ms)
 CHUNK_BYTES = 3 * 2**20
+#: on one thread, dense rows narrower than this (bytes) train in place: the loops'
+#: prefetches keep enough of them in flight, and the copy would add its time to the
+#: epoch's. Measured on 1M rows, shuffled, one thread, ms per epoch in place /
+#: gathered: per-sample d = 50 float64 74-78 / 97-107, d = 64 131-162 / 118-126,
+#: d = 100 160-166 / 144-146, d = 100 float32 90-110 / 112-137; minibatch 256 d = 64
+#: 91-93 / 104-110, d = 100 119-128 / 120-128, d = 200 222-243 / 218-230 (a wash)
+PER_SAMPLE_MIN_ROW_BYTES = 512
+MINIBATCH_MIN_ROW_BYTES = 1024
 #: a dense chunk is copied in this many parts, each claimed by whichever thread is free:
 #: the training thread copies what the other has not reached when it is done training
 PARTS = 8
@@ -57,10 +65,12 @@ def row_bytes(X):
     return nnz_row * (data.itemsize + indices.itemsize)
 
 
-def worth_gathering(X, shuffle, threads):
-    """Whether a shuffled epoch over ``X`` should be trained from gathered chunks:
-    a full shuffle (a block shuffle already reads memory in runs), data too large to
-    stay in the caches, and C-ordered dense rows, or CSR with a second thread.
+def worth_gathering(X, shuffle, threads, batch):
+    """Whether a shuffled epoch over ``X`` in batches of ``batch`` rows should be
+    trained from gathered chunks: a full shuffle (a block shuffle already reads memory
+    in runs), data too large to stay in the caches, and C-ordered dense rows, or CSR
+    with a second thread; on one thread, dense rows only from
+    ``PER_SAMPLE_MIN_ROW_BYTES`` (``batch == 1``) or ``MINIBATCH_MIN_ROW_BYTES`` up.
 
     CSR on one thread trains in place: measured on CSR 1M x 100k with 50 non-zeros
     per row (per-sample, shuffled), copying an epoch's rows takes 170 ms and training
@@ -72,6 +82,10 @@ def worth_gathering(X, shuffle, threads):
     if isinstance(X, np.ndarray):
         if not X.flags.c_contiguous:
             return False
+        if threads < 2:
+            narrow = PER_SAMPLE_MIN_ROW_BYTES if batch == 1 else MINIBATCH_MIN_ROW_BYTES
+            if row_bytes(X) < narrow:
+                return False
     elif threads < 2:
         return False
     return _nbytes(X) >= GATHER_MIN_BYTES

@@ -34,6 +34,8 @@ def chunks(monkeypatch):
 
     monkeypatch.setattr(gather.Gatherer, "epoch", counted)
     monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 0)
+    monkeypatch.setattr(gather, "PER_SAMPLE_MIN_ROW_BYTES", 0)
+    monkeypatch.setattr(gather, "MINIBATCH_MIN_ROW_BYTES", 0)
     monkeypatch.setattr(gather, "CHUNK_BYTES", 17 * 7 * 8)
     return calls
 
@@ -172,22 +174,31 @@ def test_csr_capacity_bounds_every_chunk():
 def test_which_epochs_are_gathered():
     big = np.zeros((gather.GATHER_MIN_BYTES // 800 + 1, 100))
     for threads in (1, 2):
-        assert gather.worth_gathering(big, True, threads)
-        assert gather.worth_gathering(big, np.True_, threads)
-        assert not gather.worth_gathering(big, False, threads)
-        # a block shuffle already reads memory in runs
-        assert not gather.worth_gathering(big, "block", threads)
-        # Fortran order: rows are strided
-        assert not gather.worth_gathering(big.T, True, threads)
-        # stays in the caches
-        assert not gather.worth_gathering(big[:1000], True, threads)
+        assert gather.worth_gathering(big, True, threads, 1)
+        assert gather.worth_gathering(big, np.True_, threads, 1)
+        for batch in (1, 256):
+            assert not gather.worth_gathering(big, False, threads, batch)
+            # a block shuffle already reads memory in runs
+            assert not gather.worth_gathering(big, "block", threads, batch)
+            # Fortran order: rows are strided
+            assert not gather.worth_gathering(big.T, True, threads, batch)
+            # stays in the caches
+            assert not gather.worth_gathering(big[:1000], True, threads, batch)
+    # one thread: narrow rows train in place (800-byte rows: per-sample only)
+    assert not gather.worth_gathering(big, True, 1, 256)
+    wide = np.zeros((gather.GATHER_MIN_BYTES // 1024 + 1, 128))
+    assert gather.worth_gathering(wide, True, 1, 256)
+    narrow = np.zeros((gather.GATHER_MIN_BYTES // 504 + 1, 63))
+    assert not gather.worth_gathering(narrow, True, 1, 1)
+    assert gather.worth_gathering(narrow, True, 2, 1)
+    assert gather.worth_gathering(narrow, True, 2, 256)
     n = gather.GATHER_MIN_BYTES // 8 + 1
     csr = (np.zeros(n), np.zeros(n, dtype=np.int32), np.array([0, n]))
-    assert gather.worth_gathering(csr, True, 2)
-    assert not gather.worth_gathering(csr, True, 1)  # slower than in place on one thread
-    assert not gather.worth_gathering(csr, "block", 2)
+    assert gather.worth_gathering(csr, True, 2, 1)
+    assert not gather.worth_gathering(csr, True, 1, 1)  # slower than in place on one thread
+    assert not gather.worth_gathering(csr, "block", 2, 1)
     S = sp.random(10, 10, density=0.5, format="csr")
-    assert not gather.worth_gathering((S.data, S.indices, S.indptr), True, 2)
+    assert not gather.worth_gathering((S.data, S.indices, S.indptr), True, 2, 1)
 
 
 def test_snapshot_between_gathered_epochs_resumes_identically(data, chunks):
