@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from ._kernels import cpu
+from ._kernels import gather as gather_kernels
 from ._kernels import rules as _r
 from ._kernels.shuffle import block_order, draw_permutation
 from ._gather import Gatherer, PermutationAhead, row_bytes, worth_gathering
@@ -246,33 +247,36 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
                  for _ in range(n_threads)]
     joint = prog.multinomial
 
-    def train_rows(X, Y, sw, order):
-        """Run the epoch's loop over ``order`` (all of it, or one gathered chunk)."""
+    def train_args():
+        """The epoch kernel's arguments after ``X, Y, sw, cw, order``."""
         if prog.plain:
-            cpu.epoch_plain(
-                X, Y, sw, cw, order, W, AW, state["q"], sc, T, active,
-                prog.fit_intercept, intercept_decay, prog.loss_code, prog.loss_eps,
-                prog.penalty, prog.alpha, prog.l1_ratio, prog.average, prog.sched_code,
-                sp, prog.sched_unit, float(state["epochs"]), eta_fixed,
-                wscale_threshold, out,
-            )
-        else:
-            cpu.epoch_batch(
-                X, Y, sw, cw, order, batch, theta, active, prog.fit_intercept,
+            return (W, AW, state["q"], sc, T, active,
+                    prog.fit_intercept, intercept_decay, prog.loss_code, prog.loss_eps,
+                    prog.penalty, prog.alpha, prog.l1_ratio, prog.average,
+                    prog.sched_code, sp, prog.sched_unit, float(state["epochs"]),
+                    eta_fixed, wscale_threshold, out)
+        return (batch, theta, active, prog.fit_intercept,
                 prog.loss_code, prog.loss_eps, joint, prog.alpha_l2, prog.alpha_l1,
                 prog.clip_value, prog.clip_norm,
                 prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
                 prog.sched_code, sp, prog.sched_unit, T, float(state["epochs"]),
                 eta_fixed, prog.average, avg,
                 prog.batch_norm, prog.bn_momentum, prog.bn_eps,
-                state["bn_mean"], state["bn_var"], G, mu, inv_sd, weff, beff, P, out,
-            )
+                state["bn_mean"], state["bn_var"], G, mu, inv_sd, weff, beff, P, out)
+
+    epoch_kernel = cpu.epoch_plain if prog.plain else cpu.epoch_batch
+
+    def train_rows(X, Y, sw, order):
+        """Run the epoch's loop over ``order`` (all of it, or one gathered chunk)."""
+        epoch_kernel(X, Y, sw, cw, order, *train_args())
 
     gatherer = ahead = None
     step_rows = 1 if prog.plain else batch
     if (pool is None and backend is None
             and worth_gathering(X, shuffle, n_threads, step_rows)):
-        gatherer = Gatherer(X, Y, sw, multiple=step_rows, threads=n_threads)
+        gatherer = Gatherer(X, Y, sw, multiple=step_rows, threads=n_threads,
+                            one_thread=(gather_kernels.gathered_epoch_plain if prog.plain
+                                        else gather_kernels.gathered_epoch_batch))
         if gatherer.pool is not None:
             ahead = PermutationAhead(gatherer.pool)
     active = np.ones(n_out, dtype=np.bool_)
@@ -323,7 +327,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
                 _batch_threads(pool, parts, X, Y, sw, cw, order, batch, state, prog,
                                active, T, float(state["epochs"]), eta_fixed, G, out)
             elif gatherer is not None:
-                gatherer.epoch(order, train_rows)
+                gatherer.epoch(order, train_rows, cw, train_args())
             else:
                 train_rows(X, Y, sw, order)
             if prog.plain:

@@ -6,9 +6,10 @@ per-sample loop reading rows in a random order with prefetching took 2.7x its ti
 rows in storage order. :class:`Gatherer` splits the epoch's order into chunks; each
 chunk's rows are copied to a contiguous buffer by :func:`fastgd._kernels.gather.gather_rows`
 (a loop with nothing to wait for but memory, which keeps many more loads in flight),
-then the training loop runs over the buffer in order. With two threads the next
-chunk is copied while the current one trains, and the training thread copies the parts
-of it the other has not reached yet, so an epoch costs about half the sum of copying
+then the training loop runs over the buffer in order; on one thread the whole epoch,
+chunk after chunk, is one compiled call. With two threads the next chunk is copied
+while the current one trains, and the training thread copies the parts of it the
+other has not reached yet, so an epoch costs about half the sum of copying
 and training instead of the sum.
 
 The training loop sees the same rows in the same order and does the same arithmetic
@@ -19,6 +20,7 @@ a running sum in a register for the length of a call, so where calls start chang
 rounding.
 """
 
+import contextlib
 import copy
 import itertools
 import threading
@@ -91,6 +93,21 @@ def worth_gathering(X, shuffle, threads, batch):
     return _nbytes(X) >= GATHER_MIN_BYTES
 
 
+@contextlib.contextmanager
+def gather_all():
+    """Within the block, every fit gathers its shuffled epochs over dense C-ordered
+    rows, whatever their size and width (:func:`fastgd.warmup` uses it to compile the
+    gathered loops on tiny data). It sets this module's thresholds, for every thread."""
+    saved = GATHER_MIN_BYTES, PER_SAMPLE_MIN_ROW_BYTES, MINIBATCH_MIN_ROW_BYTES
+    globals().update(GATHER_MIN_BYTES=0, PER_SAMPLE_MIN_ROW_BYTES=0,
+                     MINIBATCH_MIN_ROW_BYTES=0)
+    try:
+        yield
+    finally:
+        globals().update(zip(("GATHER_MIN_BYTES", "PER_SAMPLE_MIN_ROW_BYTES",
+                              "MINIBATCH_MIN_ROW_BYTES"), saved))
+
+
 def csr_capacity(indptr, rows):
     """Non-zeros that any ``rows`` rows of a CSR matrix hold at most: the sum of its
     ``rows`` longest rows."""
@@ -131,10 +148,12 @@ class Gatherer:
 
     ``multiple``: chunks hold a multiple of this many rows (the batch size, so that no
     batch is split between chunks). ``threads > 1``: the next chunk is copied by a
-    second thread while the current one trains.
+    second thread while the current one trains. ``one_thread``: on one thread, the
+    compiled loop that copies and trains every chunk of the epoch in one call
+    (:func:`fastgd._kernels.gather.gathered_epoch_plain` or ``_batch``).
     """
 
-    def __init__(self, X, Y, sw, multiple=1, threads=1):
+    def __init__(self, X, Y, sw, multiple=1, threads=1, one_thread=None):
         self.X, self.Y, self.sw = X, Y, sw
         dense = isinstance(X, np.ndarray)
         n = X.shape[0] if dense else X[2].shape[0] - 1
@@ -158,6 +177,7 @@ class Gatherer:
             self.buffers.append((B, np.empty((rows, Y.shape[1]), dtype=Y.dtype),
                                  np.empty(rows, dtype=sw.dtype)))
         self.pool = ThreadPoolExecutor(max_workers=1) if threads > 1 else None
+        self.one_thread = one_thread
 
     def _copy(self, order, start, b, parts):
         """Copy parts of the chunk starting at ``order[start]`` into buffer ``b`` until
@@ -186,14 +206,16 @@ class Gatherer:
         stop = min(start + self.rows, order.shape[0])
         return _Parts(-(-(stop - start) // self.part_rows)), stop - start
 
-    def epoch(self, order, train):
-        """Train on the rows ``order`` in that order, one gathered chunk at a time."""
+    def epoch(self, order, train, cw=None, args=None):
+        """Train on the rows ``order`` in that order, one gathered chunk at a time:
+        ``train(B, YB, swB, chunk_order)`` per chunk with two threads; on one thread,
+        ``one_thread(X, Y, sw, cw, order, rows, B, YB, swB, chunk_order, args)``, one
+        call for the whole epoch (``args``: the epoch kernel's arguments after
+        ``order``)."""
         n = order.shape[0]
         if self.pool is None:
-            for start in range(0, n, self.rows):
-                parts, m = self._parts(order, start)
-                self._copy(order, start, 0, parts)
-                train(*self.buffers[0], self.order[:m])
+            self.one_thread(self.X, self.Y, self.sw, cw, order, self.rows,
+                            *self.buffers[0], self.order, args)
             return
         # Both threads copy: the helper starts on the next chunk while this thread
         # trains, then this thread takes the parts still unclaimed, and waits only for

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from ._gather import gather_all
 from ._kernels import _jit
 
 _DTYPES = ("float64", "float32")
@@ -21,8 +22,9 @@ def warmup(dtypes=_DTYPES, sparse=True, fortran=True, verbose=False):
     first fits everywhere load instead of compile. It runs tiny fits of every training
     mode: scikit-learn's per-sample loop, minibatch with a stateful optimizer, batch
     normalization, the full-batch gradient split over threads, the multinomial model,
-    block shuffling. The Reliability page of the documentation says where the
-    cache lives.
+    block shuffling, and the loops that copy shuffled rows ahead of training (used on
+    large data; forced on the tiny data here, so do not fit in other threads while
+    it runs). The Reliability page of the documentation says where the cache lives.
 
     Parameters
     ----------
@@ -85,6 +87,14 @@ def warmup(dtypes=_DTYPES, sparse=True, fortran=True, verbose=False):
                 FastSGDClassifier(loss="log_loss", multi_class="multinomial",
                                   batch_size=4, max_iter=2, tol=None,
                                   random_state=0).fit(X, labels)
+                if isinstance(X, np.ndarray) and X.flags.c_contiguous:
+                    # shuffled epochs over large data: rows copied ahead, on one
+                    # thread (one compiled loop) and on two
+                    with gather_all():
+                        for params in (dict(), dict(batch_size=4, optimizer="adam"),
+                                       dict(n_jobs=2)):
+                            FastSGDRegressor(max_iter=2, tol=None, random_state=0,
+                                             **params).fit(X, y)
     report = [row for row in _jit.cache_report() if row["signatures"]]
     if report:
         report[0]["seconds"] = time.perf_counter() - t0

@@ -28,9 +28,9 @@ def chunks(monkeypatch):
     calls = []
     real = gather.Gatherer.epoch
 
-    def counted(self, order, train):
+    def counted(self, order, train, *args):
         calls.append((self.rows, self.pool is not None))
-        return real(self, order, train)
+        return real(self, order, train, *args)
 
     monkeypatch.setattr(gather.Gatherer, "epoch", counted)
     monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 0)

@@ -364,6 +364,26 @@ def test_warmup_reports_every_kernel_and_its_cache(capsys):
         fastgd.warmup(dtypes=("int8",))
 
 
+def test_warmup_compiles_the_loops_of_large_shuffled_data():
+    """In a fresh process (where no fit ran before), warmup alone prepares the
+    permutation and the loops that copy shuffled rows ahead of training, which its tiny
+    fits would not use by themselves."""
+    import json
+
+    code = textwrap.dedent("""
+        import json
+        import fastgd
+        report = fastgd.warmup(dtypes=("float64",), sparse=False, fortran=False)
+        print(json.dumps(sorted(r["kernel"].rsplit(".", 1)[-1] for r in report)))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], env=_child_env(),
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    names = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert {"permutation", "gather_rows", "gathered_epoch_plain",
+            "gathered_epoch_batch"} <= names
+
+
 # -------------------------------------------------------------------------- resume
 SCHEDULES = {
     "constant": "constant", "optimal": "optimal", "invscaling": "invscaling",
