@@ -23,8 +23,9 @@ def warmup(dtypes=_DTYPES, sparse=True, fortran=True, verbose=False):
     mode: scikit-learn's per-sample loop, minibatch with a stateful optimizer, batch
     normalization, the full-batch gradient split over threads, the multinomial model,
     block shuffling, and the loops that copy shuffled rows ahead of training (used on
-    large data; forced on the tiny data here, so do not fit in other threads while
-    it runs). The Reliability page of the documentation says where the cache lives.
+    large data; forced on the tiny data here, and meanwhile for fits in other threads
+    too, which give the same results that way). The Reliability page of the
+    documentation says where the cache lives.
 
     Parameters
     ----------

@@ -75,8 +75,8 @@ def gather_rows(X, Y, sw, order, start, stop, B, YB, swB):
 # One thread: the whole epoch in one call, chunk after chunk. Driving the chunks from
 # Python cost a kernel dispatch per chunk (the epoch kernels take 27-38 arguments, each
 # type-checked at every call) and a copy call per part: about 20 ms of a 1M x 100
-# per-sample epoch (140 ms against 118 ms in one call, measured back to back). The calls
-# are the same as the Python loop's, so the result is bit-identical.
+# per-sample epoch (alternating fits of the two versions: 133-169 -> 120-146 ms). The
+# calls are the same as the Python loop's, so the result is bit-identical.
 
 
 @kernel(nogil=True)

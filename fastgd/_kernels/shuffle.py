@@ -67,9 +67,10 @@ def permutation(rows, seed, out):
 
     The "inside-out" Fisher-Yates shuffle: for i = 0, 1, ..., n - 1 draw j uniform in
     [0, i], move ``out[j]`` to ``out[i]`` and put ``rows[i]`` at ``out[j]``. Every
-    one of the n! orders is equally likely (up to the generator's quality). One pass
-    over ``rows``: 2.5-4 ms for 1M rows, against 11-23 ms for NumPy's
-    ``Generator.permutation``, which costs as much as a per-sample epoch of narrow rows.
+    one of the n! orders is equally likely, up to the generator's quality and a bias
+    below n / 2**32 per draw (the multiply-shift range reduction has no rejection
+    step). One pass over ``rows``: 2.5-4 ms for 1M rows, against 11-23 ms for NumPy's
+    ``Generator.permutation``, which was a quarter of a shuffled epoch over narrow rows.
     """
     n = rows.shape[0]
     state = np.uint64(seed)
