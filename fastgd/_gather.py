@@ -98,14 +98,13 @@ def gather_all():
     """Within the block, every fit gathers its shuffled epochs over dense C-ordered
     rows, whatever their size and width (:func:`fastgd.warmup` uses it to compile the
     gathered loops on tiny data). It sets this module's thresholds, for every thread."""
-    saved = GATHER_MIN_BYTES, PER_SAMPLE_MIN_ROW_BYTES, MINIBATCH_MIN_ROW_BYTES
-    globals().update(GATHER_MIN_BYTES=0, PER_SAMPLE_MIN_ROW_BYTES=0,
-                     MINIBATCH_MIN_ROW_BYTES=0)
+    names = ("GATHER_MIN_BYTES", "PER_SAMPLE_MIN_ROW_BYTES", "MINIBATCH_MIN_ROW_BYTES")
+    saved = {name: globals()[name] for name in names}
+    globals().update(dict.fromkeys(names, 0))
     try:
         yield
     finally:
-        globals().update(zip(("GATHER_MIN_BYTES", "PER_SAMPLE_MIN_ROW_BYTES",
-                              "MINIBATCH_MIN_ROW_BYTES"), saved))
+        globals().update(saved)
 
 
 def csr_capacity(indptr, rows):
