@@ -309,10 +309,10 @@ def _block_grad(block, theta, active, prog):
     out = np.zeros((n_out, 6))
     P = np.zeros(n_out)
     order = block["order"]
-    cpu.batch_grad(block["X"], block["Y"], block["sw"], block["cw"], order, 0,
-                   order.shape[0], active, prog.loss_code, prog.loss_eps,
-                   prog.multinomial, np.ascontiguousarray(theta), theta[:, -1].copy(),
-                   P, G, out)
+    cpu.batch_grad(block["X"], block["Y"], block["sw"], block["cw"], order,
+                   cpu.NO_LOOKAHEAD, 0, order.shape[0], active, prog.loss_code,
+                   prog.loss_eps, prog.multinomial, np.ascontiguousarray(theta),
+                   theta[:, -1].copy(), P, G, out)
     return {"sum": {"G": G, "out": out[:, :3].copy()}, "max": {}, "cat": {}}
 
 

@@ -15,7 +15,8 @@ from fitting import fit_quietly as _fit
                                       (5, 100)])
 def test_block_order_is_a_permutation_of_whole_blocks(n, block):
     rows = np.arange(n, dtype=np.int64) * 2 + 1  # arbitrary row ids
-    out = block_order(rows, block, 7, np.empty(n, dtype=np.int64))
+    out = block_order(rows, block, 7, np.empty(n, dtype=np.int64),
+                      np.empty(n, dtype=np.int64))
     assert sorted(out) == sorted(rows)
     # consecutive stretches of the output are whole blocks of the input
     pos = 0
@@ -29,12 +30,47 @@ def test_block_order_is_a_permutation_of_whole_blocks(n, block):
 
 def test_block_order_depends_on_the_seed_only():
     rows = np.arange(500, dtype=np.int64)
-    a = block_order(rows, 16, 3, np.empty(500, dtype=np.int64))
-    b = block_order(rows, 16, 3, np.empty(500, dtype=np.int64))
-    c = block_order(rows, 16, 4, np.empty(500, dtype=np.int64))
+    a = block_order(rows, 16, 3, np.empty(500, dtype=np.int64),
+                    np.empty(500, dtype=np.int64))
+    b = block_order(rows, 16, 3, np.empty(500, dtype=np.int64),
+                    np.empty(500, dtype=np.int64))
+    c = block_order(rows, 16, 4, np.empty(500, dtype=np.int64),
+                    np.empty(500, dtype=np.int64))
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert not np.array_equal(a, rows)
+
+
+@pytest.mark.parametrize("n, block", [(1, 1), (10, 3), (100, 7), (1000, 64), (64, 64),
+                                      (5, 100), (103, 10)])
+def test_block_lookahead_streams_the_next_block_in_storage_order(n, block):
+    """Position p of a block names the p-th row of the block after it (-1 past that
+    block's end, and in the last block): a plain-Python reading of the order."""
+    rows = np.arange(n, dtype=np.int64) * 3 + 2
+    lookahead = np.full(n, -7, dtype=np.int64)
+    out = block_order(rows, block, 11, np.empty(n, dtype=np.int64), lookahead)
+    starts = []  # (position in out, block index) of each block, in epoch order
+    pos = 0
+    while pos < n:
+        b = int(np.searchsorted(rows, out[pos])) // block
+        starts.append((pos, b))
+        pos += min(block, n - b * block)
+    expected = np.full(n, -1, dtype=np.int64)
+    for (pos, b), nxt in zip(starts, starts[1:] + [None]):
+        size = min(block, n - b * block)
+        if nxt is None:
+            continue
+        following = rows[nxt[1] * block:(nxt[1] + 1) * block]
+        for p in range(min(size, len(following))):
+            expected[pos + p] = following[p]
+    np.testing.assert_array_equal(lookahead, expected)
+    # every row outside the first block and the short block's overflow is named once
+    named = lookahead[lookahead >= 0]
+    assert len(set(named.tolist())) == len(named)
+    # without room for it, no lookahead and the same order
+    same = block_order(rows, block, 11, np.empty(n, dtype=np.int64),
+                       np.empty(0, dtype=np.int64))
+    np.testing.assert_array_equal(same, out)
 
 
 M64 = 2**64 - 1

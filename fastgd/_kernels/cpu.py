@@ -32,6 +32,7 @@ dot products while keeping NaN/inf checks meaningful.
 
 import math
 
+import numpy as np
 from numba import types
 from numba.extending import overload
 
@@ -80,6 +81,11 @@ def finalize_plain(W, AW, SC):
         _reset_wscale(W[k], AW[k], SC[k])
 
 
+#: the ``lookahead`` of an epoch without one: the loops prefetch the row
+#: ``PREFETCH_DISTANCE`` positions ahead in ``order`` (see ``epoch_plain``)
+NO_LOOKAHEAD = np.empty(0, dtype=np.int64)
+
+
 # scikit-learn's per-sample algorithm is compared to it to 1e-9 and some losses
 # (perceptron, hinge) branch on exact values: no fused multiply-adds there
 FASTMATH_PLAIN = {"reassoc"}
@@ -92,7 +98,7 @@ PLAIN_BLOCK_ROWS = 32
 
 
 @kernel(fastmath=FASTMATH_PLAIN, nogil=True)
-def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
+def epoch_plain(X, Y, sw, cw, order, lookahead, W, AW, Q, SC, T, active, fit_intercept,
                 intercept_decay, loss_code, eps, penalty, alpha, l1_ratio, average,
                 sched_code, sp, sched_unit, epoch, eta_fixed, wscale_threshold, out):
     """One epoch of scikit-learn's per-sample SGD for each active output.
@@ -102,6 +108,12 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
     are updated in place and carry over to the next epoch. ``cw[k]`` holds the
     positive/negative class weights of output k. ``eta_fixed[k] > 0`` overrides the
     schedule (the ``"adaptive"`` rate).
+
+    ``lookahead`` only says which rows to prefetch: empty, the row
+    ``PREFETCH_DISTANCE`` positions ahead in ``order`` (none when that is the next row
+    in storage, which the hardware streams); otherwise the row ``lookahead[ii]`` at
+    position ``ii`` when it is >= 0 (the block shuffle's next block, read in storage
+    order: :func:`fastgd._kernels.shuffle.block_order`).
 
     Outputs are independent (each has its own weights, scalars and counter and sees
     the rows in the same order), so the loop runs output by output over blocks of
@@ -125,6 +137,7 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
                                                 and sp[1] <= 0.0)
     eta_call = lr_at(sched_code, sp, epoch if sched_unit == _r.UNIT_EPOCH else 0.0)
     n_rows = order.shape[0]
+    streamed = lookahead.shape[0] > 0
     block = n_rows if n_out == 1 else PLAIN_BLOCK_ROWS
     if block < 1:
         block = 1
@@ -156,7 +169,15 @@ def epoch_plain(X, Y, sw, cw, order, W, AW, Q, SC, T, active, fit_intercept,
             o_norm = 0.0
             for ii in range(b0, b1):
                 i = order[ii]
-                if pf and ii + PREFETCH_DISTANCE < n_rows:
+                if pf and streamed:
+                    ahead = lookahead[ii]
+                    if ahead >= 0:
+                        sample_prefetch(X, Y, sw, ahead)
+                    if ii + PREFETCH_DISTANCE < n_rows:
+                        ahead = lookahead[ii + PREFETCH_DISTANCE]
+                        if ahead >= 0:
+                            index_prefetch(X, ahead)
+                elif pf and ii + PREFETCH_DISTANCE < n_rows:
                     ahead = order[ii + PREFETCH_DISTANCE]
                     # rows read in storage order are streamed by the hardware
                     # prefetcher: software prefetches would only cost instructions
@@ -313,8 +334,8 @@ def _ov_batch_norm_batch(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
-def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
-                loss_code, eps, multinomial, alpha_l2, alpha_l1,
+def epoch_batch(X, Y, sw, cw, order, lookahead, batch_size, Theta, active,
+                fit_intercept, loss_code, eps, multinomial, alpha_l2, alpha_l1,
                 clip_value, clip_norm,
                 opt_code, hp, State, kstep,
                 sched_code, sp, sched_unit, Tupd, epoch, eta_fixed,
@@ -362,7 +383,7 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
             g = G[k]
             for j in range(n_features + 1):
                 g[j] = 0.0
-        batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps,
+        batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, eps,
                    multinomial, Weff, beff, P, G, out)
         batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_l1,
                    clip_value, clip_norm, opt_code, hp, State, kstep, sched_code, sp,
@@ -372,8 +393,8 @@ def epoch_batch(X, Y, sw, cw, order, batch_size, Theta, active, fit_intercept,
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
-def _one_output_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, Weff,
-                     beff, G, out):
+def _one_output_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code,
+                     eps, Weff, beff, G, out):
     """:func:`batch_grad` of a single output, its sums in registers.
 
     ``G`` and ``out`` could alias each other for the compiler, so sums kept there go
@@ -387,6 +408,7 @@ def _one_output_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, W
         return
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
+    streamed = lookahead.shape[0] > 0
     b = beff[0]
     cw_pos = cw[0, 0]
     cw_neg = cw[0, 1]
@@ -395,10 +417,19 @@ def _one_output_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, W
     o_w = 0.0
     g_b = 0.0
     for ii in range(start, stop):
-        if ii + 2 * PREFETCH_DISTANCE < n_rows:
-            index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
-        if ii + PREFETCH_DISTANCE < n_rows:
-            sample_prefetch(X, Y, sw, order[ii + PREFETCH_DISTANCE])
+        if streamed:
+            ahead = lookahead[ii]
+            if ahead >= 0:
+                sample_prefetch(X, Y, sw, ahead)
+            if ii + PREFETCH_DISTANCE < n_rows:
+                ahead = lookahead[ii + PREFETCH_DISTANCE]
+                if ahead >= 0:
+                    index_prefetch(X, ahead)
+        else:
+            if ii + 2 * PREFETCH_DISTANCE < n_rows:
+                index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
+            if ii + PREFETCH_DISTANCE < n_rows:
+                sample_prefetch(X, Y, sw, order[ii + PREFETCH_DISTANCE])
         i = order[ii]
         s = sw[i]
         p = b + row_dot(X, i, Weff, 0)
@@ -419,10 +450,12 @@ def _one_output_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, W
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
-def batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, multinomial,
-               Weff, beff, P, G, out):
+def batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, eps,
+               multinomial, Weff, beff, P, G, out):
     """Add the loss gradient of rows ``order[start:stop]`` to ``G`` (K x (d+1), the
     intercept last; unscaled sums) and their losses to ``out[:, 0:3]``.
+
+    ``lookahead``: the rows to prefetch, as in :func:`epoch_plain`.
 
     Predictions use ``Weff``/``beff`` (the weights as seen by the raw features). Each
     call only reads shared data, so disjoint row ranges can run in parallel threads
@@ -436,15 +469,25 @@ def batch_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps, multino
     n_out = G.shape[0]
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
+    streamed = lookahead.shape[0] > 0
     if n_out == 1 and not multinomial:
-        _one_output_grad(X, Y, sw, cw, order, start, stop, active, loss_code, eps,
-                         Weff, beff, G, out)
+        _one_output_grad(X, Y, sw, cw, order, lookahead, start, stop, active,
+                         loss_code, eps, Weff, beff, G, out)
         return
     for ii in range(start, stop):
-        if ii + 2 * PREFETCH_DISTANCE < n_rows:
-            index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
-        if ii + PREFETCH_DISTANCE < n_rows:
-            sample_prefetch(X, Y, sw, order[ii + PREFETCH_DISTANCE])
+        if streamed:
+            ahead = lookahead[ii]
+            if ahead >= 0:
+                sample_prefetch(X, Y, sw, ahead)
+            if ii + PREFETCH_DISTANCE < n_rows:
+                ahead = lookahead[ii + PREFETCH_DISTANCE]
+                if ahead >= 0:
+                    index_prefetch(X, ahead)
+        else:
+            if ii + 2 * PREFETCH_DISTANCE < n_rows:
+                index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
+            if ii + PREFETCH_DISTANCE < n_rows:
+                sample_prefetch(X, Y, sw, order[ii + PREFETCH_DISTANCE])
         i = order[ii]
         s = sw[i]
         for k in range(n_out):

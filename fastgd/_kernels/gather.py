@@ -17,7 +17,7 @@ from numba import types
 from numba.extending import overload
 
 from ._jit import kernel
-from .cpu import epoch_batch, epoch_plain
+from .cpu import NO_LOOKAHEAD, epoch_batch, epoch_plain
 from .rows import PREFETCH_DISTANCE, index_prefetch, sample_prefetch
 
 
@@ -88,7 +88,7 @@ def gathered_epoch_plain(X, Y, sw, cw, order, rows, B, YB, swB, border, args):
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         gather_rows(X, Y, sw, order, start, stop, B, YB, swB)
-        epoch_plain(B, YB, swB, cw, border[:stop - start], *args)
+        epoch_plain(B, YB, swB, cw, border[:stop - start], NO_LOOKAHEAD, *args)
 
 
 @kernel(nogil=True)
@@ -99,4 +99,4 @@ def gathered_epoch_batch(X, Y, sw, cw, order, rows, B, YB, swB, border, args):
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         gather_rows(X, Y, sw, order, start, stop, B, YB, swB)
-        epoch_batch(B, YB, swB, cw, border[:stop - start], *args)
+        epoch_batch(B, YB, swB, cw, border[:stop - start], NO_LOOKAHEAD, *args)

@@ -33,8 +33,17 @@ def _below(state, n):
 
 
 @kernel(nogil=True)
-def block_order(rows, block, seed, out):
-    """Fill ``out`` with ``rows`` in shuffled blocks of ``block`` rows, shuffled within."""
+def block_order(rows, block, seed, out, lookahead):
+    """Fill ``out`` with ``rows`` in shuffled blocks of ``block`` rows, shuffled within,
+    and ``lookahead`` (unless it is empty) with the row to prefetch at each position of
+    ``out``.
+
+    Position p of a block prefetches the p-th row, in storage order, of the block
+    that comes next (-1: nothing, in the last block and past the next block's end).
+    The next block is thus read front to back, one row per step, while the current
+    one trains: the hardware prefetcher follows that stream, and the block's rows are
+    in cache before their random order reaches them.
+    """
     n = rows.shape[0]
     n_blocks = (n + block - 1) // block
     state = np.uint64(seed)
@@ -57,6 +66,15 @@ def block_order(rows, block, seed, out):
             tmp = out[pos + k]
             out[pos + k] = out[pos + j]
             out[pos + j] = tmp
+        if lookahead.shape[0] > 0:
+            next_start = n
+            next_stop = n
+            if bi + 1 < n_blocks:
+                next_start = perm[bi + 1] * block
+                next_stop = min(next_start + block, n)
+            for k in range(m):
+                lookahead[pos + k] = (rows[next_start + k] if next_start + k < next_stop
+                                      else -1)
         pos += m
     return out
 

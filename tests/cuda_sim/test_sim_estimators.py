@@ -43,9 +43,10 @@ class HostCounterBackend:
         order = self.train_idx if seed is None else counter.counter_order(self.train_idx,
                                                                           seed)
         kcpu.epoch_batch(
-            self.X, self.Y, self.sw, self.cw, order, self.batch, state["theta"], active,
-            p.fit_intercept, p.loss_code, p.loss_eps, p.multinomial, p.alpha_l2,
-            p.alpha_l1, p.clip_value, p.clip_norm, p.opt_code, p.opt_hp,
+            self.X, self.Y, self.sw, self.cw, order, kcpu.NO_LOOKAHEAD, self.batch,
+            state["theta"], active, p.fit_intercept, p.loss_code, p.loss_eps,
+            p.multinomial, p.alpha_l2, p.alpha_l1, p.clip_value, p.clip_norm, p.opt_code,
+            p.opt_hp,
             state["opt_state"], state["step"], p.sched_code, p.sched_sp, p.sched_unit,
             state["updates"], epoch, eta_fixed, p.average, state["avg"], p.batch_norm,
             p.bn_momentum, p.bn_eps, state["bn_mean"], state["bn_var"],
