@@ -78,6 +78,9 @@ FASTGD = {
     "fastgd per-sample, shuffle='block'": (dict(shuffle="block"), None),
     "fastgd minibatch 256, momentum": (dict(batch_size=256, optimizer="momentum"),
                                        {"synthetic": 0.002, "real": 0.002}),
+    "fastgd minibatch 256, momentum, shuffle='block'": (
+        dict(batch_size=256, optimizer="momentum", shuffle="block"),
+        {"synthetic": 0.002, "real": 0.002}),
     "fastgd minibatch 256, adam": (dict(batch_size=256, optimizer="adam"),
                                    {"synthetic": 3e-4, "real": 3e-4}),
     "fastgd minibatch 4096, adam": (dict(batch_size=4096, optimizer="adam"),

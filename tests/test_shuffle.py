@@ -73,6 +73,41 @@ def test_block_lookahead_streams_the_next_block_in_storage_order(n, block):
     np.testing.assert_array_equal(same, out)
 
 
+@pytest.mark.parametrize("kind, block, streamed", [
+    ("dense", None, True), ("dense", 20, True), ("dense", 50_000, False),
+    ("fortran", None, False), ("csr", None, False)])
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_which_block_epochs_stream_the_next_block(monkeypatch, kind, block, streamed,
+                                                  batch_size):
+    """Dense C-ordered blocks up to STREAM_MAX_BLOCK_BYTES get a lookahead; larger
+    blocks, Fortran rows and CSR prefetch in their order (an empty lookahead)."""
+    from fastgd import _engine
+    from fastgd._kernels import cpu
+    seen = []
+    name = "epoch_plain" if batch_size == 1 else "epoch_batch"
+    real = getattr(cpu, name)
+
+    def spy(X, Y, sw, cw, order, lookahead, *args):
+        seen.append((len(order), len(lookahead)))
+        return real(X, Y, sw, cw, order, lookahead, *args)
+
+    monkeypatch.setattr(cpu, name, spy)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 50))
+    y = X[:, 0] + 0.1 * rng.normal(size=600)
+    if kind == "fortran":
+        X = np.asfortranarray(X)
+    elif kind == "csr":
+        X = sp.csr_matrix(X)
+    est = FastSGDRegressor(shuffle="block", shuffle_block_size=block, max_iter=2,
+                           tol=None, batch_size=batch_size, random_state=0)
+    _fit(est, X, y)
+    assert len(seen) == 2
+    assert all(n_la == (n if streamed else 0) for n, n_la in seen)
+    if kind == "dense" and block == 50_000:
+        assert 50_000 * X.shape[1] * 8 > _engine.STREAM_MAX_BLOCK_BYTES
+
+
 M64 = 2**64 - 1
 
 

@@ -113,7 +113,7 @@ def epoch_plain(X, Y, sw, cw, order, lookahead, W, AW, Q, SC, T, active, fit_int
     ``PREFETCH_DISTANCE`` positions ahead in ``order`` (none when that is the next row
     in storage, which the hardware streams); otherwise the row ``lookahead[ii]`` at
     position ``ii`` when it is >= 0 (the block shuffle's next block, read in storage
-    order: :func:`fastgd._kernels.shuffle.block_order`).
+    order: :func:`fastgd._kernels.shuffle.block_order`; dense C-ordered rows only).
 
     Outputs are independent (each has its own weights, scalars and counter and sees
     the rows in the same order), so the loop runs output by output over blocks of
@@ -173,10 +173,6 @@ def epoch_plain(X, Y, sw, cw, order, lookahead, W, AW, Q, SC, T, active, fit_int
                     ahead = lookahead[ii]
                     if ahead >= 0:
                         sample_prefetch(X, Y, sw, ahead)
-                    if ii + PREFETCH_DISTANCE < n_rows:
-                        ahead = lookahead[ii + PREFETCH_DISTANCE]
-                        if ahead >= 0:
-                            index_prefetch(X, ahead)
                 elif pf and ii + PREFETCH_DISTANCE < n_rows:
                     ahead = order[ii + PREFETCH_DISTANCE]
                     # rows read in storage order are streamed by the hardware
@@ -421,10 +417,6 @@ def _one_output_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_c
             ahead = lookahead[ii]
             if ahead >= 0:
                 sample_prefetch(X, Y, sw, ahead)
-            if ii + PREFETCH_DISTANCE < n_rows:
-                ahead = lookahead[ii + PREFETCH_DISTANCE]
-                if ahead >= 0:
-                    index_prefetch(X, ahead)
         else:
             if ii + 2 * PREFETCH_DISTANCE < n_rows:
                 index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
@@ -479,10 +471,6 @@ def batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, e
             ahead = lookahead[ii]
             if ahead >= 0:
                 sample_prefetch(X, Y, sw, ahead)
-            if ii + PREFETCH_DISTANCE < n_rows:
-                ahead = lookahead[ii + PREFETCH_DISTANCE]
-                if ahead >= 0:
-                    index_prefetch(X, ahead)
         else:
             if ii + 2 * PREFETCH_DISTANCE < n_rows:
                 index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
