@@ -321,8 +321,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
                 seed = int(rng.integers(0, 2**63))
                 order = block_order(train_idx, block_rows, seed, order_buf,
                                     lookahead_buf)
-                if streamed:
-                    lookahead = lookahead_buf
+                lookahead = lookahead_buf  # empty when not streamed
             elif ahead is not None:
                 order = ahead.permutation(rng, train_idx, draw_next=epoch + 1 < last)
             elif shuffle:

@@ -304,3 +304,20 @@ def test_a_copy_failing_on_the_helper_is_raised_by_the_epoch(monkeypatch):
     with pytest.raises(MemoryError, match="helper copy failed"):
         g.epoch(rng.permutation(90), slow_train)
     g.close()
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_gathered_epochs_reuse_the_epoch_kernels_compiled_for_direct_calls(batch_size):
+    """The one-thread gathered loop passes its (empty) lookahead with the type a
+    direct call gives it, so a cold cache compiles each epoch kernel once per input
+    type, not a second time for a read-only constant lookahead."""
+    from fastgd._kernels import cpu
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5))
+    y = X[:, 0]
+    with gather.gather_all():
+        _fit(FastSGDRegressor(batch_size=batch_size, max_iter=2, tol=None,
+                              random_state=0), X, y)
+    kernel = cpu.epoch_plain if batch_size == 1 else cpu.epoch_batch
+    lookaheads = {sig[5] for sig in kernel.signatures}
+    assert lookaheads and all(t.mutable for t in lookaheads), lookaheads

@@ -461,14 +461,13 @@ def batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, e
     n_out = G.shape[0]
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
-    # one loop for both kinds of prefetch: a branch between them inside the loop
-    # slowed the full-batch epoch over 1M x 10 from 10-11 to 14-15 ms
-    pf_rows = lookahead if lookahead.shape[0] > 0 else order
-    shift = 0 if lookahead.shape[0] > 0 else PREFETCH_DISTANCE
     if n_out == 1 and not multinomial:
         _one_output_grad(X, Y, sw, cw, order, lookahead, start, stop, active,
                          loss_code, eps, Weff, beff, G, out)
         return
+    # one prefetch loop for both kinds, as in _one_output_grad
+    pf_rows = lookahead if lookahead.shape[0] > 0 else order
+    shift = 0 if lookahead.shape[0] > 0 else PREFETCH_DISTANCE
     for ii in range(start, stop):
         if ii + 2 * shift < n_rows:
             index_prefetch(X, pf_rows[ii + 2 * shift])

@@ -17,7 +17,7 @@ from numba import types
 from numba.extending import overload
 
 from ._jit import kernel
-from .cpu import NO_LOOKAHEAD, epoch_batch, epoch_plain
+from .cpu import epoch_batch, epoch_plain
 from .rows import PREFETCH_DISTANCE, index_prefetch, sample_prefetch
 
 
@@ -72,6 +72,10 @@ def gather_rows(X, Y, sw, order, start, stop, B, YB, swB):
         swB[r] = sw[i]
 
 
+# The copy is in storage order: no lookahead, passed as an empty slice of ``border``
+# rather than ``cpu.NO_LOOKAHEAD``, which a kernel sees as a read-only constant: a
+# second specialization of each epoch kernel to compile on a cold cache.
+
 # One thread: the whole epoch in one call, chunk after chunk. Driving the chunks from
 # Python cost a kernel dispatch per chunk (the epoch kernels take 27-38 arguments, each
 # type-checked at every call) and a copy call per part: about 20 ms of a 1M x 100
@@ -88,7 +92,7 @@ def gathered_epoch_plain(X, Y, sw, cw, order, rows, B, YB, swB, border, args):
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         gather_rows(X, Y, sw, order, start, stop, B, YB, swB)
-        epoch_plain(B, YB, swB, cw, border[:stop - start], NO_LOOKAHEAD, *args)
+        epoch_plain(B, YB, swB, cw, border[:stop - start], border[:0], *args)
 
 
 @kernel(nogil=True)
@@ -99,4 +103,4 @@ def gathered_epoch_batch(X, Y, sw, cw, order, rows, B, YB, swB, border, args):
     for start in range(0, n, rows):
         stop = min(start + rows, n)
         gather_rows(X, Y, sw, order, start, stop, B, YB, swB)
-        epoch_batch(B, YB, swB, cw, border[:stop - start], NO_LOOKAHEAD, *args)
+        epoch_batch(B, YB, swB, cw, border[:stop - start], border[:0], *args)
