@@ -1,12 +1,13 @@
-"""``python -m benchmarks [epoch_time|sparse_scaling|dask_scaling|time_to_accuracy]
+"""``python -m benchmarks [epoch_time|sparse_scaling|dask_scaling|time_to_accuracy|render]
 [options]`` (default: epoch_time)."""
 
 import sys
 
-from . import dask_scaling, epoch_time, sparse_scaling, time_to_accuracy
+from . import dask_scaling, epoch_time, render, sparse_scaling, time_to_accuracy
 
 SUITES = {"epoch_time": epoch_time.main, "sparse_scaling": sparse_scaling.main,
-          "dask_scaling": dask_scaling.main, "time_to_accuracy": time_to_accuracy.main}
+          "dask_scaling": dask_scaling.main, "time_to_accuracy": time_to_accuracy.main,
+          "render": render.main}
 
 
 def main(argv=None):

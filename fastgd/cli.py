@@ -721,7 +721,8 @@ def build_parser():
                     "scikit-learn, NumPy and PyTorch: 'fastgd bench [epoch_time|"
                     "sparse_scaling|time_to_accuracy|dask_scaling] [--quick] ...' "
                     "(options after the suite name go to "
-                    "it; see 'python -m benchmarks.epoch_time --help').",
+                    "it; see 'python -m benchmarks.epoch_time --help'); 'fastgd bench "
+                    "render' writes the recorded results into docs/benchmarks.md.",
         formatter_class=fmt,
     )
     p_bench.add_argument("suite_args", nargs=argparse.REMAINDER, metavar="...",

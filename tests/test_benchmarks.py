@@ -118,3 +118,77 @@ def test_time_to_accuracy_quick(tmp_path, capsys):
     w = opt.coef + 0.01
     direct = tta.objective(X, y, w, opt.intercept) - opt.loss
     assert direct > 0 and abs(direct - opt.excess(w, opt.intercept)) < 1e-12
+
+
+def test_docs_benchmark_tables_are_the_recorded_results():
+    # docs/benchmarks.md's tables are rendered from the JSON committed beside the
+    # scripts; a hand edit of a figure, or a re-run not rendered, fails here
+    assert bench_main.main(["render", "--check"]) == 0
+
+
+def _recorded():
+    from benchmarks import render
+
+    return json.loads(render.SHAPES.read_text()), json.loads(render.TTA.read_text())
+
+
+def test_render_check_fails_on_a_changed_figure(tmp_path, capsys):
+    from benchmarks import render
+
+    shapes, _ = _recorded()
+    shapes[0]["rows"][0]["seconds_per_epoch"] *= 2
+    changed = tmp_path / "shapes.json"
+    changed.write_text(json.dumps(shapes))
+    page = tmp_path / "page.md"
+    page.write_text(render.DOCS.read_text())
+    args = ["render", "--docs", str(page), "--shapes", str(changed)]
+    assert bench_main.main([*args, "--check"]) == 1
+    assert "epoch-time-1000000x100" in capsys.readouterr().err
+    assert bench_main.main(args) == 0
+    assert bench_main.main([*args, "--check"]) == 0
+    # only the generated parts moved: the hand-written text is untouched
+    old, new = render.DOCS.read_text(), page.read_text()
+    strip = render._SECTION.sub("", old), render._SECTION.sub("", new)
+    assert strip[0] == strip[1] and old != new
+
+
+def test_render_needs_a_place_for_every_result():
+    from benchmarks import render
+
+    text = "intro\n<!-- render:a -->\nold\n<!-- /render:a -->\noutro\n"
+    assert render.replace_sections(text, {"a": "new\n"}) == (
+        "intro\n<!-- render:a -->\nnew\n<!-- /render:a -->\noutro\n")
+    with pytest.raises(KeyError, match="'b'"):
+        render.replace_sections(text, {"a": "x", "b": "y"})
+
+
+def test_target_verdicts_follow_the_figures():
+    from benchmarks import render
+
+    shapes, tta = _recorded()
+    rows = {r["name"]: r for r in shapes[0]["rows"]}
+    sk = rows[render.SK]["seconds_per_epoch"]
+
+    def verdict(prefix):
+        table = render.targets(shapes, tta)
+        line = next(ln for ln in table.splitlines() if ln.startswith("| " + prefix))
+        return line.rsplit("|", 2)[1].strip()
+
+    rows[render.PS]["seconds_per_epoch"] = sk / 4.5
+    assert verdict("per-sample SGD, full shuffle") == "**yes**"
+    rows[render.PS]["seconds_per_epoch"] = sk / 3
+    rows[render.PS_NJ]["seconds_per_epoch"] = sk / 4.1
+    assert verdict("per-sample SGD, full shuffle") == "with `n_jobs=-1`"
+    rows[render.PS_NJ]["seconds_per_epoch"] = sk / 3.9
+    assert verdict("per-sample SGD, full shuffle") == "no"
+    rows[render.FULL_NJ]["vs_floor"] = 1.31
+    assert verdict("full-batch GD") == "no"
+    rows[render.FULL_NJ]["vs_floor"] = 1.29
+    assert verdict("full-batch GD") == "**yes**"
+    for name in (render.MB, render.MB_NJ, render.MB_BLOCK):
+        rows[name]["seconds_per_epoch"] = rows[render.NUMPY]["seconds_per_epoch"] / 3
+    assert verdict("minibatch 256 with momentum") == "no"
+    rows[render.MB_NJ]["seconds_per_epoch"] = rows[render.NUMPY]["seconds_per_epoch"] / 5
+    expect = ("**yes**: `n_jobs=-1`" if rows[render.TORCH]["seconds_per_epoch"]
+              >= 15 * rows[render.MB_NJ]["seconds_per_epoch"] else "no")
+    assert verdict("minibatch 256 with momentum") == expect
