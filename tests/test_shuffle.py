@@ -136,6 +136,47 @@ def test_permutation_matches_the_reference(n, seed):
     assert sorted(out.tolist()) == rows.tolist()
 
 
+
+def _reference_draw(state, bound):
+    """splitmix64's next state and a number in [0, bound) (Lemire's multiply-shift)."""
+    state = (state + 0x9E3779B97F4A7C15) & M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    z ^= z >> 31
+    return state, ((z >> 32) * bound) >> 32
+
+
+def reference_block_order(rows, block, seed):
+    """Backward Fisher-Yates over the blocks, then over each block's rows in the
+    order the blocks come, one draw after the other from one stream."""
+    n = len(rows)
+    n_blocks = -(-n // block)
+    state, perm = seed, list(range(n_blocks))
+    for i in range(n_blocks - 1, 0, -1):
+        state, j = _reference_draw(state, i + 1)
+        perm[i], perm[j] = perm[j], perm[i]
+    out = []
+    for b in perm:
+        part = list(rows[b * block:(b + 1) * block])
+        for k in range(len(part) - 1, 0, -1):
+            state, j = _reference_draw(state, k + 1)
+            part[k], part[j] = part[j], part[k]
+        out += part
+    return out
+
+
+@pytest.mark.parametrize("n, block", [(0, 3), (1, 1), (5, 1), (5, 2), (1000, 7),
+                                      (1000, 327), (1001, 5000), (4099, 1024)])
+@pytest.mark.parametrize("seed", [0, 1, 2**63 - 1])
+def test_block_order_matches_the_reference(n, block, seed):
+    # the kernel makes a block's draws before its swaps, from the stream's counter;
+    # the order must be the one of drawing between swaps
+    rows = np.arange(n, dtype=np.int64) * 3 + 5
+    out = block_order(rows, block, seed, np.empty(n, dtype=np.int64),
+                      np.empty(n, dtype=np.int64))
+    assert out.tolist() == reference_block_order(rows.tolist(), block, seed)
+
 def test_permutation_is_uniform():
     """Over 240,000 seeds each of the 24 orders of 4 rows comes up about 10,000 times
     (the seeds are fixed, so the counts are too: chi-square 17.0 on 23 degrees of
