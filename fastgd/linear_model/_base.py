@@ -267,6 +267,9 @@ class BaseFastSGD(BaseEstimator):
         return _device.take_rows(X, idx)
 
     def _sample_weight(self, sample_weight, X):
+        if sample_weight is None:
+            # ones need no checking: skips two passes over 8 bytes per row per fit
+            return np.ones(X.shape[0], dtype=np.float64)
         sample_weight = _device.to_host(sample_weight)
         sw = np.ascontiguousarray(_check_sample_weight(sample_weight, X, dtype=np.float64))
         if not np.isfinite(sw).all():
