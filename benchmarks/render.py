@@ -233,8 +233,9 @@ def main(argv=None):
     text = page.read_text()
     new = replace_sections(text, render(shapes, tta))
     if args.check:
+        current = sections(text)
         stale = sorted(name for name, body in sections(new).items()
-                       if sections(text)[name] != body)
+                       if current[name] != body)
         if stale:
             print(f"{page}: generated parts out of date: {', '.join(stale)} "
                   "(run 'python -m benchmarks render')", file=sys.stderr)

@@ -111,17 +111,22 @@ def test_which_block_epochs_stream_the_next_block(monkeypatch, kind, block, stre
 M64 = 2**64 - 1
 
 
+def _reference_draw(state, bound):
+    """splitmix64's next state and a number in [0, bound) (Lemire's multiply-shift)."""
+    state = (state + 0x9E3779B97F4A7C15) & M64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    z ^= z >> 31
+    return state, ((z >> 32) * bound) >> 32
+
+
 def reference_permutation(rows, seed):
     """The inside-out Fisher-Yates shuffle in Python integers: splitmix64 for the
     random stream, Lemire's multiply-shift for a number in [0, i]."""
     state, out = seed, [0] * len(rows)
     for i, r in enumerate(rows):
-        state = (state + 0x9E3779B97F4A7C15) & M64
-        z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        z ^= z >> 31
-        j = ((z >> 32) * (i + 1)) >> 32
+        state, j = _reference_draw(state, i + 1)
         out[i] = out[j]
         out[j] = int(r)
     return out
@@ -134,17 +139,6 @@ def test_permutation_matches_the_reference(n, seed):
     out = permutation(rows, seed, np.empty(n, dtype=np.int64))
     assert out.tolist() == reference_permutation(rows.tolist(), seed)
     assert sorted(out.tolist()) == rows.tolist()
-
-
-
-def _reference_draw(state, bound):
-    """splitmix64's next state and a number in [0, bound) (Lemire's multiply-shift)."""
-    state = (state + 0x9E3779B97F4A7C15) & M64
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-    z ^= z >> 31
-    return state, ((z >> 32) * bound) >> 32
 
 
 def reference_block_order(rows, block, seed):
@@ -176,6 +170,7 @@ def test_block_order_matches_the_reference(n, block, seed):
     out = block_order(rows, block, seed, np.empty(n, dtype=np.int64),
                       np.empty(n, dtype=np.int64))
     assert out.tolist() == reference_block_order(rows.tolist(), block, seed)
+
 
 def test_permutation_is_uniform():
     """Over 240,000 seeds each of the 24 orders of 4 rows comes up about 10,000 times
