@@ -172,12 +172,12 @@ def _ov_row_l1_truncate(X, i, W, Q, k, u, wscale):
 # prefetch finds it in cache (copying a shuffled CSR 1M x 100k epoch: 376 -> 170 ms).
 # A block-shuffled epoch over dense rows prefetches differently: while one block
 # (~256 KiB of rows) trains, the next block is prefetched front to back, one row per
-# step (its ``lookahead``, :func:`fastgd._kernels.shuffle.block_order`). A prefetch 8 rows ahead
-# in the block's random order kept the loop waiting on memory as in a full shuffle;
-# streaming the next block lets the hardware prefetcher run along and every row is in
-# cache when the random order reaches it (1M x 100, one thread, ms per epoch:
-# minibatch 256 70-74 -> 54-60, per-sample 81-96 -> 74-92; in storage order 44-50 and
-# 55-60).
+# step (its ``lookahead``, :func:`fastgd._kernels.shuffle.block_order`). A prefetch 8
+# rows ahead in the block's random order kept the loop waiting on memory as in a full
+# shuffle; streaming the next block lets the hardware prefetcher run along and every
+# row is in cache when the random order reaches it (1M x 100, one thread, ms per
+# epoch: minibatch 256 70-74 -> 54-60, per-sample 81-96 -> 74-92; in storage order
+# 44-50 and 55-60).
 PREFETCH_DISTANCE = 8
 
 

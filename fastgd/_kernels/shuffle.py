@@ -16,9 +16,14 @@ import numpy as np
 from ._jit import kernel
 
 
+#: splitmix64's increment: its state after t draws from ``seed`` is
+#: ``seed + t * _GAMMA``
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
 @kernel(nogil=True)
 def _splitmix64(state):
-    z = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state + _GAMMA
     s = z
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
@@ -30,10 +35,6 @@ def _below(state, n):
     """A number in [0, n) (n < 2**32) and the new state (Lemire's multiply-shift)."""
     state, r = _splitmix64(state)
     return state, np.int64((np.uint64(r >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
-
-
-#: splitmix64's increment: its state after t draws from ``seed`` is ``seed + t * _GAMMA``
-_GAMMA = np.uint64(0x9E3779B97F4A7C15)
 
 
 @kernel(nogil=True)
