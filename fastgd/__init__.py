@@ -6,7 +6,7 @@ Public names: :class:`FastSGDClassifier`, :class:`FastSGDRegressor`, :func:`mini
 """
 
 from . import optim, schedules
-from ._engine import DivergenceWarning
+from ._bookkeeping import DivergenceWarning
 from ._minimize import minimize
 from ._warmup import warmup
 from .linear_model import FastSGDClassifier, FastSGDRegressor

@@ -12,6 +12,7 @@ import numpy as np
 from . import optim as _optim
 from . import schedules as _sched
 from ._kernels import rules as _r
+from ._kernels.bundles import KernelProgram
 from ._kernels.cpu import PEN_ELASTICNET, PEN_L1, PEN_L2, PEN_NONE
 
 #: loss name -> (code, whether ``epsilon`` is its parameter, fixed parameter otherwise)
@@ -57,6 +58,31 @@ class Program:
     average: float  # 0: off
     fit_intercept: bool
     multinomial: bool  # K outputs = logits of one softmax model (log_loss)
+
+    def kernel_program(self, X, n_train):
+        """The :class:`~fastgd._kernels.bundles.KernelProgram` of a fit on ``X`` (a
+        dense array or a CSR tuple) over ``n_train`` rows: every field of a fixed type,
+        so that no value causes a compile."""
+        dense = isinstance(X, np.ndarray)
+        dtype = X.dtype if dense else X[0].dtype
+        return KernelProgram(
+            batch_size=int(self.batch_size if self.batch_size > 0 else max(n_train, 1)),
+            fit_intercept=bool(self.fit_intercept), multinomial=bool(self.multinomial),
+            loss_code=int(self.loss_code), loss_eps=float(self.loss_eps),
+            penalty=int(self.penalty), alpha=float(self.alpha),
+            l1_ratio=float(self.l1_ratio), alpha_l2=float(self.alpha_l2),
+            alpha_l1=float(self.alpha_l1), clip_value=float(self.clip_value),
+            clip_norm=float(self.clip_norm), opt_code=int(self.opt_code),
+            opt_hp=np.ascontiguousarray(self.opt_hp, dtype=np.float64),
+            sched_code=int(self.sched_code),
+            sched_sp=np.ascontiguousarray(self.sched_sp, dtype=np.float64),
+            sched_unit=int(self.sched_unit), average=float(self.average),
+            batch_norm=bool(self.batch_norm), bn_momentum=float(self.bn_momentum),
+            bn_eps=float(self.bn_eps),
+            # scikit-learn's decay of sparse intercept updates; its wscale floor
+            intercept_decay=1.0 if dense else 0.01,
+            wscale_threshold=1e-9 if dtype == np.float64 else 1e-6,
+        )
 
 
 def lower(est, multinomial=False):

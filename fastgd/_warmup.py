@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from ._gather import gather_all
+from ._executors.gathered import gather_all
 from ._kernels import _jit
 
 _DTYPES = ("float64", "float32")

@@ -86,23 +86,23 @@ dask.array<..., shape=(400,), dtype=float64, chunksize=(100,), chunktype=numpy.n
 >>> client.close()
 """
 
-import copy
-import functools
-import inspect
 import math
 import os
 import pickle
 import tempfile
-import time
 
 import numpy as np
 
-from . import _engine
-from ._kernels import cpu
+from ._bookkeeping import Bookkeeper, warn_if_not_converged
+from ._executors.dask import DaskAllreduce, DaskLocalSGD
+from ._loop import train
+from ._orders import StorageOrder
+from ._state import ReplicaStreams
+from .linear_model._targets import class_weight_pairs, label_kind, label_targets
 
 STRATEGIES = ("gd", "local_sgd")
 MAX_INT = np.iinfo(np.int32).max
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2
 
 
 # ------------------------------------------------------------------ entry points
@@ -223,34 +223,6 @@ def predict(estimator, X, method="predict"):
                         meta=np.empty((0, 0), dtype=dtype))
 
 
-def dispatch(method):
-    """Decorator of the estimators' methods: dask input goes to this module.
-
-    ``fit``/``partial_fit`` of a dask collection run :func:`fit`/:func:`partial_fit`
-    with their defaults; prediction methods return lazy dask arrays (:func:`predict`).
-    Anything else goes to the decorated method unchanged (one ``hasattr`` per call).
-    """
-    name = method.__name__
-    signature = inspect.signature(method)
-
-    @functools.wraps(method)
-    def wrapper(self, X, *args, **kwargs):
-        if not hasattr(X, "__dask_graph__"):
-            return method(self, X, *args, **kwargs)
-        bound = signature.bind(self, X, *args, **kwargs)
-        bound.apply_defaults()
-        kw = dict(bound.arguments)
-        kw.pop("self")
-        kw.pop("X")
-        if name == "fit":
-            return fit(self, X, kw.pop("y"), **kw)
-        if name == "partial_fit":
-            return partial_fit(self, X, kw.pop("y"), **kw)
-        return predict(self, X, method=name)
-
-    return wrapper
-
-
 # ------------------------------------------------------------------ worker tasks
 def _predict_block(xb, est, method, names):
     if names is not None:
@@ -286,86 +258,12 @@ def _prepare_block(xb, yb, swb, target):
         bad = (y_idx >= len(classes)) | (classes[np.minimum(y_idx, len(classes) - 1)] != yb)
         if bad.any():
             raise ValueError(f"y contains labels not in classes: {np.unique(yb[bad])!r}")
-        negative = target["negative"]
-        if kind == "multinomial":
-            Y = np.zeros((n, len(classes)))
-            Y[np.arange(n), y_idx] = 1.0
-        elif kind == "binary":
-            Y = np.where(y_idx == 1, 1.0, negative)[:, None]
-        else:
-            Y = np.where(y_idx[:, None] == np.arange(len(classes))[None, :], 1.0, negative)
-        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        Y = label_targets(y_idx, len(classes), kind, target["negative"])
     sw = np.ones(n) if swb is None else np.array(swb, dtype=np.float64, copy=True)
     if sw.shape != (n,) or not np.isfinite(sw).all():
         raise ValueError("sample_weight must be finite, of shape (n_samples,).")
     return {"X": xb, "Y": Y, "sw": sw, "cw": target["cw"],
             "order": np.arange(n, dtype=np.int64)}
-
-
-def _block_grad(block, theta, active, prog):
-    """Gradient and loss sums of one block at ``theta`` (the "gd" leaf)."""
-    n_out, d1 = theta.shape
-    G = np.zeros((n_out, d1))
-    out = np.zeros((n_out, 6))
-    P = np.zeros(n_out)
-    order = block["order"]
-    cpu.batch_grad(block["X"], block["Y"], block["sw"], block["cw"], order,
-                   cpu.NO_LOOKAHEAD, 0, order.shape[0], active, prog.loss_code,
-                   prog.loss_eps, prog.multinomial, np.ascontiguousarray(theta),
-                   theta[:, -1].copy(), P, G, out)
-    return {"sum": {"G": G, "out": out[:, :3].copy()}, "max": {}, "cat": {}}
-
-
-_AVERAGED = ("theta", "avg", "q", "sc", "opt_state", "bn_mean", "bn_var")
-
-
-def _local_round(block, state, rng_state, prog, n_epochs, weight, replica, whole,
-                 shuffle, shuffle_block):
-    """``n_epochs`` epochs of one replica on its block (the "local_sgd" leaf).
-
-    Returns the weighted state (``weight * array``, summed by the reduction), the step
-    counters (reduced by max), the replica's random stream and its epoch histories.
-    With one replica (``whole``) the state itself is returned: the fit is then exactly
-    the single-machine one.
-    """
-    state = copy.deepcopy(state)  # tasks of an in-process cluster share arguments
-    rng = np.random.default_rng()
-    rng.bit_generator.state = rng_state
-    _, hist = _engine.run(state, prog, block["X"], block["Y"], block["sw"], block["cw"],
-                          block["order"], max_epochs=n_epochs, tol=None,
-                          n_iter_no_change=1, shuffle=shuffle, rng=rng,
-                          shuffle_block=shuffle_block, n_threads=1)
-    wsum = float(block["sw"].sum())
-    sums = {"loss": np.asarray(hist.loss) * wsum, "wsum": np.array(wsum),
-            "norm_sum": np.asarray(hist.norm_sum), "n_updates": np.asarray(hist.n_updates),
-            "objective": np.asarray(hist.objective)}
-    cat = {("rng", replica): rng.bit_generator.state}
-    if replica == 0:
-        cat["lr"] = list(hist.lr)
-    if whole:
-        cat["state"] = state
-        cat["hist"] = hist
-        return {"sum": sums, "max": {}, "cat": cat}
-    _engine.unscale(state)  # average plain arrays, not scaled representations
-    for key in _AVERAGED:
-        sums[key] = weight * state[key]
-    return {"sum": sums, "max": {"updates": state["updates"], "step": state["step"]},
-            "cat": cat}
-
-
-def _combine(*parts):
-    """Add ``sum`` entries (in argument order: deterministic), take the maximum of
-    ``max`` entries, merge ``cat`` entries. One node of the tree reduction."""
-    acc = {"sum": {}, "max": {}, "cat": {}}
-    for p in parts:
-        for k, v in p["sum"].items():
-            if k not in acc["sum"]:
-                acc["sum"][k] = np.zeros_like(v)  # 0 + g, as the threaded full batch
-            acc["sum"][k] += v
-        for k, v in p["max"].items():
-            acc["max"][k] = v.copy() if k not in acc["max"] else np.maximum(acc["max"][k], v)
-        acc["cat"].update(p["cat"])
-    return acc
 
 
 # ------------------------------------------------------------------ client side
@@ -541,10 +439,10 @@ class _Fit:
                 raise ValueError(f"y must be 1-D or 2-D; got {y.ndim}-D.")
             n_outputs = 1 if y.ndim == 1 else int(y.shape[1])
             if self.partial and not first:
-                if (y.ndim, n_outputs) != (est._y_ndim, est._state["theta"].shape[0]):
+                if (y.ndim, n_outputs) != (est._y_ndim, est._state.n_outputs):
                     raise ValueError(
                         f"y has {n_outputs} output(s) ({y.ndim}-D) but the model was "
-                        f"fitted with {est._state['theta'].shape[0]} ({est._y_ndim}-D).")
+                        f"fitted with {est._state.n_outputs} ({est._y_ndim}-D).")
             else:
                 est._y_ndim = y.ndim
             return {"kind": "regression"}, n_outputs, np.ones((n_outputs, 2))
@@ -584,54 +482,38 @@ class _Fit:
                                                 y=classes)
         multinomial = est._multinomial()
         self.multinomial = multinomial
-        negative = 0.0 if est.loss == "log_loss" else -1.0
-        n_classes = len(classes)
-        if multinomial:
-            kind, K = "multinomial", n_classes
-            cw = np.column_stack([cw_per_class, np.ones(n_classes)])
-        elif n_classes == 2:
-            kind, K = "binary", 1
-            cw = np.array([[cw_per_class[1], cw_per_class[0]]], dtype=np.float64)
-        else:
-            kind, K = "ovr", n_classes
-            cw = np.column_stack([cw_per_class, np.ones(n_classes)])
-        return ({"kind": kind, "classes": classes, "negative": negative}, K,
-                np.ascontiguousarray(cw, dtype=np.float64))
+        kind = label_kind(multinomial, len(classes))
+        K = len(classes) if kind != "binary" else 1
+        return ({"kind": kind, "classes": classes, "negative": est._negative_label()}, K,
+                class_weight_pairs(cw_per_class, kind))
 
     # ------------------------------------------------------------- state
     def _initial_state(self, prog):
-        """The training state at the start of the call (as ``BaseFastSGD._train``)."""
+        """The training state at the start of the call (as the estimator's own fit),
+        with the seed of the replicas' streams."""
         from sklearn.utils import check_random_state
 
         est = self.est
-        prev = getattr(est, "_state", None)
         K, d = self.K, self.d
-        if self.partial and prev is not None:
-            state = prev
-            if state["opt_code"] != prog.opt_code:
-                _engine.reset_optimizer(state, prog)
-            seed = state.get("dask_seed")
-            if seed is None:
-                seed = check_random_state(est.random_state).randint(0, MAX_INT)
-            return state, seed
-        coef_init, intercept_init = self.coef_init, self.intercept_init
-        warm = bool(est.warm_start and prev is not None
-                    and prev["theta"].shape == (K, d + 1)
-                    and not self.partial)
-        if warm and prog.batch_norm and coef_init is None and intercept_init is None:
-            theta, _ = _engine.unscaled_copies(prev)
-            state = _engine.new_state(K, d, prog, theta[:, :-1], theta[:, -1])
-            state["bn_mean"][:] = prev["bn_mean"]
-            state["bn_var"][:] = prev["bn_var"]
+        if self.partial and getattr(est, "_state", None) is not None:
+            state = est._fastgd_initial_state(prog, K, d, fresh=False, warm=False)
+            seed = state.replicas.seed if state.replicas is not None else \
+                check_random_state(est.random_state).randint(0, MAX_INT)
         else:
-            if warm:
-                coef_init = est.coef_ if coef_init is None else coef_init
-                intercept_init = est.intercept_ if intercept_init is None else intercept_init
-            coef, intercept = est._check_init(coef_init, intercept_init, K, d)
-            state = _engine.new_state(K, d, prog, coef, intercept)
-        seed = check_random_state(est.random_state).randint(0, MAX_INT)
-        state["rng"] = np.random.default_rng(seed).bit_generator.state
-        return state, seed
+            warm = est._fastgd_warm(K, d) and not self.partial
+            state = est._fastgd_initial_state(prog, K, d, fresh=True, warm=warm,
+                                              coef_init=self.coef_init,
+                                              intercept_init=self.intercept_init)
+            seed = check_random_state(est.random_state).randint(0, MAX_INT)
+            state.rng_state = np.random.default_rng(seed).bit_generator.state
+        n_blocks = len(self.blocks)
+        fresh = [np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(b,)))
+                 .bit_generator.state for b in range(1, n_blocks)]
+        previous = state.replicas.states if state.replicas is not None else []
+        if self.partial and len(previous) == n_blocks - 1:
+            fresh = list(previous)  # partial_fit continues every replica's stream
+        state.replicas = ReplicaStreams(int(seed), fresh)
+        return state
 
     def _fingerprint(self):
         params = {k: v for k, v in self.est.get_params(deep=False).items()
@@ -660,8 +542,13 @@ class _Fit:
             return None
         with open(self.checkpoint_path, "rb") as fh:
             payload = pickle.load(fh)
-        if not isinstance(payload, dict) or payload.get("version") != _CHECKPOINT_VERSION:
+        if not isinstance(payload, dict) or "version" not in payload:
             raise ValueError(f"{self.checkpoint_path!r} is not a fastgd.dask checkpoint.")
+        if payload["version"] != _CHECKPOINT_VERSION:
+            raise ValueError(
+                f"{self.checkpoint_path!r} was written by another version of fastgd "
+                f"(checkpoint format {payload['version']}); remove it or pass "
+                "resume=False to start afresh.")
         if payload["complete"]:
             return None  # a finished fit: start afresh (and overwrite it)
         if payload["fingerprint"] != self._fingerprint():
@@ -673,213 +560,62 @@ class _Fit:
         return payload
 
     # ------------------------------------------------------------- rounds
-    def _wait(self, future):
-        return future.result(timeout=self.timeout)
-
-    def _reduce(self, parts):
-        """Tree reduction on the workers: ``fan_in`` consecutive parts per node."""
-        client = self.client
-        while len(parts) > 1:
-            parts = [client.submit(_combine, *parts[i:i + self.fan_in], pure=False)
-                     for i in range(0, len(parts), self.fan_in)]
-        result = self._wait(parts[0])
-        return result if len(self.blocks) > 1 else _combine(result)
-
-    def _gd_epoch(self, state, prog, active, eta_fixed, out):
-        """One exact full-batch step: block gradients, tree sum, one optimizer step."""
-        theta = state["theta"]
-        parts = [self.client.submit(_block_grad, b, theta.copy(), active.copy(), prog,
-                                    pure=False) for b in self.blocks]
-        total = self._reduce(parts)["sum"]
-        G = total["G"]
-        out[...] = 0.0
-        out[:, :3] += total["out"]
-        unused = np.zeros(1)
-        # the same call as the single-machine full batch with one thread per row range
-        cpu.batch_step(G, self.n, theta, active, prog.fit_intercept, prog.multinomial,
-                       prog.alpha_l2, prog.alpha_l1, prog.clip_value, prog.clip_norm,
-                       prog.opt_code, prog.opt_hp, state["opt_state"], state["step"],
-                       prog.sched_code, prog.sched_sp, prog.sched_unit, state["updates"],
-                       float(state["epochs"]), eta_fixed, prog.average, state["avg"],
-                       False, unused, unused, out)
-        state["epochs"] += 1
-
-    def _local_round(self, state, prog, rngs, n_epochs, active):
-        """One round of local SGD; returns (new state, new rng states, per-epoch sums)."""
-        est = self.est
-        whole = len(self.blocks) == 1
-        parts = [self.client.submit(
-            _local_round, b, state, rngs[r], prog, n_epochs, float(self.weights[r]), r,
-            whole, est.shuffle, est.shuffle_block_size, pure=False)
-            for r, b in enumerate(self.blocks)]
-        res = self._reduce(parts)
-        sums, cat = res["sum"], res["cat"]
-        new_rngs = [cat[("rng", r)] for r in range(len(self.blocks))]
-        if whole:
-            new = cat["state"]
-        else:
-            new = dict(state)
-            new.pop("plain_w", None)
-            new.pop("plain_aw", None)
-            for key in _AVERAGED:
-                new[key] = sums[key]
-            new["updates"] = res["max"]["updates"]
-            new["step"] = res["max"]["step"]
-            new["scaled"] = False
-            new["epochs"] = state["epochs"] + n_epochs
-        if not active.all():
-            # converged outputs keep their parameters (as on one machine, where they
-            # stop training while the others go on)
-            _engine.unscale(new)
-            old_theta, old_avg = _engine.unscaled_copies(state)
-            frozen = ~active
-            new["theta"][frozen] = old_theta[frozen]
-            new["avg"][frozen] = old_avg[frozen]
-            for key in ("q", "opt_state", "updates", "step"):
-                new[key][frozen] = state[key][frozen]
-            new["sc"][frozen, cpu.S_U] = state["sc"][frozen, cpu.S_U]
-        return new, new_rngs, sums, cat
-
     # ------------------------------------------------------------- driver
-    def run(self):
-        from ._program import lower
-        from .callbacks import as_callbacks
+    def _executor(self, prog, state, rng0):
+        est = self.est
+        if self.strategy == "gd":
+            kprog = prog.kernel_program(np.empty((0, self.d), dtype=self.dtype), self.n)
+            return DaskAllreduce(self.client, self.blocks, self.fan_in, self.timeout,
+                                 kprog, self.n)
+        rngs = [state.rng_state] + list(state.replicas.states)
+        return DaskLocalSGD(self.client, self.blocks, self.fan_in, self.timeout, prog,
+                            self.weights, self.sync_every, rngs, rng0, est.shuffle,
+                            est.shuffle_block_size)
 
+    def run(self):
         est = self.est
         self._load()
-        prog = lower(est, multinomial=getattr(self, "multinomial", False))
+        prog = est._fastgd_program(getattr(self, "multinomial", False))
         max_epochs = 1 if self.partial else int(est.max_iter)
-        state, seed = self._initial_state(prog)
-        state["dask_seed"] = seed
-        n_blocks = len(self.blocks)
-        K = self.K
-        rngs = [state["rng"]] + [
-            np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(b,)))
-            .bit_generator.state for b in range(1, n_blocks)]
-        previous = state.get("replica_rngs") or []
-        if self.partial and len(previous) == n_blocks - 1:
-            rngs[1:] = previous  # partial_fit continues every replica's stream
-        if prog.adaptive and state["eta"] is None:
-            state["eta"] = np.full(K, float(prog.sched_sp[0]))
-        hist = _engine.History()
-        active = np.ones(K, dtype=np.bool_)
-        best_obj = np.full(K, math.inf)
-        no_improve = np.zeros(K, dtype=np.int64)
-        epochs_done = 0
-        tol_v = -math.inf if est.tol is None else float(est.tol)
-        joint = prog.multinomial
-
+        state = self._initial_state(prog)
         payload = self._read_checkpoint() if self.checkpoint_path else None
         if payload is not None:
-            state, rngs = payload["state"], payload["rngs"]
-            active, best_obj = payload["active"], payload["best_obj"]
-            no_improve, epochs_done = payload["no_improve"], payload["epochs_done"]
-            for key, values in payload["hist"].items():
-                setattr(hist, key, list(values))
-
+            state = payload["state"]
         rng0 = np.random.default_rng()  # replica 0's stream, seen by callbacks
-        rng0.bit_generator.state = rngs[0]
-        callbacks = as_callbacks(est.callbacks)
-        hook = est._epoch_hook(callbacks, prog, rng0, self.dtype, max_epochs, False)
-        for cb in callbacks:
-            if hasattr(cb, "on_train_begin"):
-                cb.on_train_begin(est)
-        out = np.zeros((K, 6))
-        eta_fixed = np.zeros(K)
-        t_start = time.perf_counter()
-        t_offset = hist.time[-1] if hist.time else 0.0
+        rng0.bit_generator.state = state.rng_state
+        executor = self._executor(prog, state, rng0)
+        hook = est._fastgd_begin(prog, rng0, self.dtype, max_epochs, False)
+        book = Bookkeeper(state, prog, self.n, tol=est.tol,
+                          n_iter_no_change=est.n_iter_no_change,
+                          hook=self._with_checkpoint(hook), progress=state.progress)
         try:
-            while epochs_done < max_epochs and active.any():
-                rows = [0] if joint else np.flatnonzero(active)
-                if self.strategy == "gd":
-                    if prog.adaptive:
-                        eta_fixed[:] = state["eta"]
-                    self._gd_epoch(state, prog, active, eta_fixed, out)
-                    n_ep = 1
-                    finite = bool(np.isfinite(state["theta"]).all())
-                    objective_sum = out[:, 0].copy()
-                    wsum = out[rows, 2].sum() / max(len(rows), 1)
-                    losses = [float(out[rows, 1].sum() / wsum) if wsum > 0 else 0.0]
-                    lrs = [float(out[rows[0], 4])]
-                    norms = [float(out[rows, 3].sum())]
-                    n_upd = [float(out[rows, 5].sum())]
-                else:
-                    n_ep = min(self.sync_every, max_epochs - epochs_done)
-                    state, rngs, sums, cat = self._local_round(state, prog, rngs, n_ep,
-                                                               active)
-                    theta, _ = _engine.unscaled_copies(state)
-                    finite = bool(np.isfinite(theta).all())
-                    objective_sum = sums["objective"][-1].copy()
-                    if n_blocks == 1:  # the replica's own records: single-machine bits
-                        losses = cat["hist"].loss
-                    else:
-                        losses = list(sums["loss"] / float(sums["wsum"]))
-                    lrs = cat["lr"]
-                    norms = list(sums["norm_sum"])
-                    n_upd = list(sums["n_updates"])
-                if not finite or not np.isfinite(losses).all():
-                    raise ValueError(_engine.OVERFLOW_MESSAGE.format(
-                        epoch=epochs_done + n_ep))
-                for e in range(n_ep):
-                    epochs_done += 1
-                    hist.time.append(t_offset + time.perf_counter() - t_start)
-                    hist.samples.append(float(self.n * epochs_done))
-                    hist.loss.append(float(losses[e]))
-                    hist.lr.append(float(lrs[e]))
-                    hist.norm_sum.append(float(norms[e]))
-                    hist.n_updates.append(float(n_upd[e]))
-                # scikit-learn's stopping rule, once per round (the run loop's code)
-                objective = objective_sum / max(self.n, 1)
-                if joint:
-                    objective[:] = objective[0]
-                worse = (objective > best_obj - tol_v) if tol_v > -math.inf else \
-                    np.zeros(K, dtype=bool)
-                best_obj = np.minimum(best_obj, objective)
-                no_improve = np.where(worse & active, no_improve + 1, 0)
-                for k in np.flatnonzero(active & (no_improve >= est.n_iter_no_change)):
-                    if prog.adaptive and state["eta"][k] > 1e-6:
-                        state["eta"][k] = state["eta"][k] / 5.0
-                        no_improve[k] = 0
-                    else:
-                        active[k] = False
-                state["rng"] = rngs[0]
-                state["replica_rngs"] = list(rngs[1:])
-                rng0.bit_generator.state = rngs[0]
-                if self.checkpoint_path:
-                    self._checkpoint(state, rngs, active, best_obj, no_improve,
-                                     epochs_done, hist, complete=False)
-                if hook is not None and hook(epochs_done - 1, hist, state):
-                    break
+            n_iter = train(state, executor, StorageOrder(None), book, rng0, max_epochs)
         finally:
             if hook is not None:
                 hook.close()
-            self._release()
         if self.checkpoint_path:
-            self._checkpoint(state, rngs, active, best_obj, no_improve, epochs_done, hist,
-                             complete=True)
-        est._set_fitted(state, prog, hist, epochs_done, self.dtype, False)
-        for cb in callbacks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end(est)
+            self._checkpoint(state, complete=True)
+        est._fastgd_fitted(state, prog, book.history, n_iter, self.dtype, False)
+        est._fastgd_end()
         if not self.partial:
-            _engine.warn_if_not_converged(est.n_iter_, est.max_iter, est.tol)
+            warn_if_not_converged(est.n_iter_, est.max_iter, est.tol, stacklevel=4)
         return est
 
-    def _checkpoint(self, state, rngs, active, best_obj, no_improve, epochs_done, hist,
-                    complete):
-        hist_lists = {k: list(getattr(hist, k)) for k in
-                      ("loss", "lr", "norm_sum", "n_updates", "time", "samples")}
-        self._write_checkpoint({
-            "version": _CHECKPOINT_VERSION, "fingerprint": self._fingerprint(),
-            "complete": complete, "state": state, "rngs": rngs, "active": active,
-            "best_obj": best_obj, "no_improve": no_improve, "epochs_done": epochs_done,
-            "hist": hist_lists,
-        })
+    def _with_checkpoint(self, hook):
+        """The estimator's hook, after writing the checkpoint of the round."""
+        if not self.checkpoint_path:
+            return hook
 
-    def _release(self):
-        """Drop the prepared blocks (the workers free them)."""
-        # dropping the futures releases the blocks (another fit may share their keys)
-        self.blocks = []
+        def after_round(epoch, history, state):
+            self._checkpoint(state, complete=False)
+            return hook is not None and hook(epoch, history, state)
+
+        return after_round
+
+    def _checkpoint(self, state, complete):
+        self._write_checkpoint({"version": _CHECKPOINT_VERSION,
+                                "fingerprint": self._fingerprint(),
+                                "complete": complete, "state": state})
 
 
-__all__ = ["STRATEGIES", "dispatch", "fit", "partial_fit", "predict"]
+__all__ = ["STRATEGIES", "fit", "partial_fit", "predict"]

@@ -82,6 +82,25 @@ def test_gd_stopping_rule_and_classifier(client):
         np.testing.assert_array_equal(dist.classes_, local.classes_)
 
 
+@pytest.mark.parametrize("strategy", ["gd", "local_sgd"])
+def test_every_divergence_the_local_loop_detects_is_raised(client, strategy):
+    """An overflowing gradient with Adam: its second moment becomes infinite and the
+    steps zero, so the weights and the loss stay finite while training has stopped
+    moving. The in-process loop calls that divergence; both Dask strategies share its
+    bookkeeping (the "gd" strategy used to check weights and losses only and returned
+    a model of zeros)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3)) * 1e160
+    y = rng.normal(size=200)
+    kw = dict(batch_size="full" if strategy == "gd" else 8, optimizer="adam",
+              learning_rate="constant", eta0=0.01, max_iter=5, tol=None)
+    with pytest.raises(ValueError, match="overflow occurred at epoch #1"):
+        FastSGDRegressor(**kw).fit(X, y)
+    with pytest.raises(ValueError, match="overflow occurred at epoch #1"):
+        fdask.fit(FastSGDRegressor(**kw), _dask(X, 100), _dask(y, 100), strategy=strategy,
+                  client=client, timeout=ROUND_TIMEOUT)
+
+
 def test_gd_tree_reduction_deeper_than_fan_in(client):
     X, y = _data()
     Xd, yd = _dask(X, 50), _dask(y, 50)  # 8 blocks, fan_in 2: three levels
@@ -134,8 +153,10 @@ def test_local_sgd_averages_and_is_reproducible(client):
     # one round of 2 epochs (replica 0 with the estimator's stream, replica b with
     # SeedSequence(seed, spawn_key=(b,))), then theta and Adam's moments are averaged
     # with the row counts as weights (here 1/4 each)
-    from fastgd import _engine
+    from fastgd._kernels.bundles import Rows
+    from fastgd._loop import fit_epochs
     from fastgd._program import lower
+    from fastgd._state import TrainState
 
     one_round = fdask.fit(FastSGDRegressor(**dict(kw, max_iter=2)), Xd, yd, sync_every=2,
                           client=client, timeout=ROUND_TIMEOUT)
@@ -145,13 +166,14 @@ def test_local_sgd_averages_and_is_reproducible(client):
     moments = 0.0
     for b in range(4):
         rows = slice(150 * b, 150 * (b + 1))
-        state = _engine.new_state(1, X.shape[1], prog)
+        state = TrainState.new(1, X.shape[1], prog)
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(b,) if b else ()))
-        _engine.run(state, prog, np.ascontiguousarray(X[rows]), y[rows, None].copy(),
-                    np.ones(150), np.ones((1, 2)), np.arange(150), max_epochs=2,
-                    tol=None, n_iter_no_change=1, shuffle=True, rng=rng)
-        theta = theta + 0.25 * state["theta"][0]
-        moments = moments + 0.25 * state["opt_state"][0]
+        block = Rows(np.ascontiguousarray(X[rows]), y[rows, None].copy(), np.ones(150),
+                     np.ones((1, 2)))
+        fit_epochs(state, prog, block, np.arange(150), max_epochs=2, tol=None,
+                   n_iter_no_change=1, shuffle=True, rng=rng)
+        theta = theta + 0.25 * state.theta[0]
+        moments = moments + 0.25 * state.opt_state[0]
     np.testing.assert_allclose(one_round.coef_, theta[:-1], rtol=1e-13)
     np.testing.assert_allclose(one_round.intercept_, theta[-1:], rtol=1e-13)
     opt = one_round.optimizer_state_
@@ -306,7 +328,7 @@ def test_resume_from_checkpoint_equals_uninterrupted(client, tmp_path, strategy,
                                    **kw), Xd, yd, checkpoint_path=path, **opts)
     with open(path, "rb") as fh:
         payload = pickle.load(fh)
-    assert not payload["complete"] and payload["epochs_done"] in (3, 6)
+    assert not payload["complete"] and payload["state"].progress.epoch in (3, 6)
     resumed = fdask.fit(FastSGDRegressor(**kw), Xd, yd, checkpoint_path=path, **opts)
     np.testing.assert_array_equal(resumed.coef_, ref.coef_)
     np.testing.assert_array_equal(resumed.intercept_, ref.intercept_)

@@ -1,14 +1,18 @@
-"""Shuffled epochs trained from gathered chunks of rows (fastgd._gather) give results
-bit-identical to the loop reading the rows in place, on one thread and on two."""
+"""Shuffled epochs trained from gathered chunks of rows (fastgd._executors.gathered)
+give results bit-identical to the loop reading the rows in place, on one thread and on
+two."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import fastgd._gather as gather
+import fastgd._executors.gathered as gather
 from fastgd import FastSGDClassifier, FastSGDRegressor, schedules
-from fastgd._kernels.gather import gather_rows
+from fastgd._kernels.bundles import Rows
+from fastgd._kernels.row_copy import gather_rows
 from fastgd._kernels.shuffle import draw_permutation
+from fastgd._orders import ShuffleAhead
+from fastgd._program import lower
 from fitting import fit_quietly as _fit
 
 
@@ -26,13 +30,13 @@ def data():
 def chunks(monkeypatch):
     """Gather every shuffled epoch, in chunks of about 17 rows (the last one shorter)."""
     calls = []
-    real = gather.Gatherer.epoch
+    real = gather.Gathered.run
 
-    def counted(self, order, train, *args):
-        calls.append((self.rows, self.pool is not None))
-        return real(self, order, train, *args)
+    def counted(self, *args, **kwargs):
+        calls.append((self.chunk_rows, self.pool is not None))
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(gather.Gatherer, "epoch", counted)
+    monkeypatch.setattr(gather.Gathered, "run", counted)
     monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 0)
     monkeypatch.setattr(gather, "PER_SAMPLE_MIN_ROW_BYTES", 0)
     monkeypatch.setattr(gather, "MINIBATCH_MIN_ROW_BYTES", 0)
@@ -222,19 +226,36 @@ def test_permutation_ahead_is_the_generators_next_permutation():
 
     idx = np.arange(3, 1000)
     with ThreadPoolExecutor(1) as pool:
-        ahead = gather.PermutationAhead(pool)
+        ahead = ShuffleAhead(idx, pool)
         rng, ref = np.random.default_rng(5), np.random.default_rng(5)
-        assert ahead.take(rng) is None  # nothing drawn yet
-        ahead.draw(rng, idx)
+        assert ahead._take(rng) is None  # nothing drawn yet
+        ahead._draw(rng)
         assert rng.bit_generator.state == ref.bit_generator.state  # rng untouched
-        np.testing.assert_array_equal(ahead.take(rng), draw_permutation(ref, idx))
+        np.testing.assert_array_equal(ahead._take(rng), draw_permutation(ref, idx))
         assert rng.bit_generator.state == ref.bit_generator.state
         # the generator moved in between: the draw is dropped, rng left as it is
-        ahead.draw(rng, idx)
+        ahead._draw(rng)
         rng.random()
         ref.random()
-        assert ahead.take(rng) is None
+        assert ahead._take(rng) is None
         assert rng.bit_generator.state == ref.bit_generator.state
+        # next(): the permutation drawn ahead, then the one after is drawn
+        ahead._draw(rng)
+        np.testing.assert_array_equal(ahead.next(rng, more=True).rows,
+                                      draw_permutation(ref, idx))
+        np.testing.assert_array_equal(ahead.next(rng, more=False).rows,
+                                      draw_permutation(ref, idx))
+        assert rng.bit_generator.state == ref.bit_generator.state
+
+
+def _two_thread_executor(X, Y, sw):
+    """A per-sample :class:`Gathered` executor on two threads over ``(X, Y, sw)``."""
+    est = FastSGDRegressor()
+    est._validate_params()
+    prog = lower(est)
+    rows = Rows(X, Y, sw, np.ones((Y.shape[1], 2)))
+    return gather.Gathered(rows, prog.kernel_program(X, Y.shape[0]), plain=True,
+                           threads=2)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -251,23 +272,24 @@ def test_two_thread_epoch_does_not_wait_for_a_busy_helper(sparse, monkeypatch):
     Y = rng.normal(size=(100, 1))
     sw = rng.random(100)
     Xk = X if not sparse else (lambda S: (S.data, S.indices, S.indptr))(sp.csr_matrix(X))
-    g = gather.Gatherer(Xk, Y, sw, threads=2)
+    g = _two_thread_executor(Xk, Y, sw)
     release = threading.Event()
     g.pool.submit(release.wait)  # the helper is busy until released
     order = rng.permutation(100)
     seen = []
 
-    def train(B, YB, swB, rows):
+    def train(buffers, m, *args):
+        B, YB, swB, rows = buffers.B, buffers.YB, buffers.swB, buffers.order[:m]
         if sparse:
             data, indices, indptr = B
-            m = len(rows)
             B = sp.csr_matrix((data, indices, indptr[:m + 1]), shape=(m, 6)).toarray()
         seen.append((B[rows].copy(), YB[rows].copy(), swB[rows].copy()))
 
+    g._train_chunk = train
     done = threading.Event()
 
     def run():
-        g.epoch(order, train)
+        g._two_threads(order, None, None, None)
         done.set()
 
     threading.Thread(target=run, daemon=True).start()
@@ -295,14 +317,15 @@ def test_a_copy_failing_on_the_helper_is_raised_by_the_epoch(monkeypatch):
     monkeypatch.setattr(gather, "gather_rows", failing_off_main)
     rng = np.random.default_rng(4)
     X, Y, sw = rng.normal(size=(90, 6)), rng.normal(size=(90, 1)), rng.random(90)
-    g = gather.Gatherer(X, Y, sw, threads=2)
+    g = _two_thread_executor(X, Y, sw)
     g.pool.submit(lambda: None).result()  # the helper is idle and takes parts at once
 
     def slow_train(*args):
         threading.Event().wait(0.002)  # leaves the helper parts of the next chunk
 
+    g._train_chunk = slow_train
     with pytest.raises(MemoryError, match="helper copy failed"):
-        g.epoch(rng.permutation(90), slow_train)
+        g._two_threads(rng.permutation(90), None, None, None)
     g.close()
 
 
@@ -319,5 +342,5 @@ def test_gathered_epochs_reuse_the_epoch_kernels_compiled_for_direct_calls(batch
         _fit(FastSGDRegressor(batch_size=batch_size, max_iter=2, tol=None,
                               random_state=0), X, y)
     kernel = cpu.epoch_plain if batch_size == 1 else cpu.epoch_batch
-    lookaheads = {sig[5] for sig in kernel.signatures}
+    lookaheads = {sig[2] for sig in kernel.signatures}
     assert lookaheads and all(t.mutable for t in lookaheads), lookaheads

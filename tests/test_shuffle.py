@@ -81,15 +81,15 @@ def test_which_block_epochs_stream_the_next_block(monkeypatch, kind, block, stre
                                                   batch_size):
     """Dense C-ordered blocks up to STREAM_MAX_BLOCK_BYTES get a lookahead; larger
     blocks, Fortran rows and CSR prefetch in their order (an empty lookahead)."""
-    from fastgd import _engine
+    from fastgd import _orders
     from fastgd._kernels import cpu
     seen = []
     name = "epoch_plain" if batch_size == 1 else "epoch_batch"
     real = getattr(cpu, name)
 
-    def spy(X, Y, sw, cw, order, lookahead, *args):
+    def spy(rows, order, lookahead, *args):
         seen.append((len(order), len(lookahead)))
-        return real(X, Y, sw, cw, order, lookahead, *args)
+        return real(rows, order, lookahead, *args)
 
     monkeypatch.setattr(cpu, name, spy)
     rng = np.random.default_rng(0)
@@ -105,7 +105,7 @@ def test_which_block_epochs_stream_the_next_block(monkeypatch, kind, block, stre
     assert len(seen) == 2
     assert all(n_la == (n if streamed else 0) for n, n_la in seen)
     if kind == "dense" and block == 50_000:
-        assert 50_000 * X.shape[1] * 8 > _engine.STREAM_MAX_BLOCK_BYTES
+        assert 50_000 * X.shape[1] * 8 > _orders.STREAM_MAX_BLOCK_BYTES
 
 
 M64 = 2**64 - 1

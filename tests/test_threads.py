@@ -80,12 +80,12 @@ def test_threads_with_early_stopping_and_callbacks(data):
 @pytest.mark.parametrize("params", MODES)
 def test_large_minibatch_threads_match_one_thread(params, shuffle, monkeypatch):
     """Minibatches of at least THREAD_MIN_BATCH rows split their gradient over threads."""
-    from fastgd import _engine
-    from fastgd._engine import THREAD_MIN_BATCH
+    from fastgd._executors.threaded import ThreadedBatches
+    from fastgd._loop import THREAD_MIN_BATCH
 
     calls = []
-    threaded = _engine._batch_threads
-    monkeypatch.setattr(_engine, "_batch_threads",
+    threaded = ThreadedBatches.run
+    monkeypatch.setattr(ThreadedBatches, "run",
                         lambda *a, **k: calls.append(1) or threaded(*a, **k))
 
     rng = np.random.default_rng(1)
@@ -120,7 +120,7 @@ def test_worker_threads_end_when_a_fit_raises(data, kind, stop, monkeypatch):
     collector."""
     import threading
 
-    import fastgd._gather as gather
+    import fastgd._executors.gathered as gather
 
     X, Y = data
     monkeypatch.setattr(gather, "GATHER_MIN_BYTES", 0)

@@ -12,22 +12,21 @@ classifier, one per class for one-vs-rest, one per target for multi-output regre
   stateful optimizer, clipping, input batch normalization, and the multinomial
   (softmax) model whose ``K`` outputs share one loss.
 
-``X`` is a 2-D array (C or Fortran order) or a CSR tuple ``(data, indices, indptr)``
-(see :mod:`fastgd._kernels.rows`). Options are integer codes and float arrays (one
-specialization per input kind and dtype); the loops never raise and never allocate;
-the engine (:mod:`fastgd._engine`) turns what they report into errors and histories.
-Outputs whose ``active[k]`` is 0 are skipped (they have converged). Per output, the
-scalar results are added to ``out[k]``, which the caller zeroes at the start of an
+The loops take the typed bundles of :mod:`fastgd._kernels.bundles`. ``X`` is a 2-D
+array (C or Fortran order) or a CSR tuple ``(data, indices, indptr)`` (see
+:mod:`fastgd._kernels.rows`). Options are integer codes and floats (one specialization
+per input kind and dtype); the loops never raise and never allocate; the training
+loop (:mod:`fastgd._loop`) turns what they report into errors and histories. Outputs
+whose ``active[k]`` is 0 are skipped (they have converged). Per output, the epoch's
+statistics are added to ``out[k, OUT_*]``, which the caller zeroes at the start of an
 epoch, so an epoch may run as several calls over consecutive parts of its rows (an
-output's first update of the epoch is the one made while its update count is 0):
-
-    out[k, 0] objective sum (loss + penalty, unweighted, as scikit-learn)
-    out[k, 1] sample-weighted loss sum      out[k, 2] sum of sample weights
-    out[k, 3] sum of pre-clip gradient norms out[k, 4] learning rate of the first update
-    out[k, 5] number of updates made
+output's first update of the epoch is the one made while its update count in ``out``
+is 0).
 
 Only ``reassoc`` and ``contract`` fast-math flags are used: they let LLVM vectorize the
-dot products while keeping NaN/inf checks meaningful.
+dot products while keeping NaN/inf checks meaningful. The loops take their bundles'
+fields one name per statement: in functions that inline the row helpers, Numba 0.68
+can mix up a multi-name unpacking (``a, b = t.a, t.b``) and write to the wrong array.
 """
 
 import math
@@ -38,6 +37,9 @@ from numba.extending import overload
 
 from . import rules as _r
 from ._jit import kernel
+from .bundles import (OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE, OUT_UPDATES,
+                      OUT_WEIGHT, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT, S_INTERCEPT,
+                      S_L1NORM, S_SQNORM, S_U, S_WSCALE)
 from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_axpy, row_dot,
                    row_dot_sq, row_l1_truncate, sample_prefetch)
 
@@ -49,10 +51,6 @@ clip_dloss = kernel(inline="always", fastmath=FASTMATH)(_r.clip_dloss)
 lr_at = kernel(fastmath=FASTMATH)(_r.lr_at)
 opt_update = kernel(fastmath=FASTMATH)(_r.opt_update)
 clip_gradient = kernel(fastmath=FASTMATH)(_r.clip_gradient)
-
-# indices into the scalar state of epoch_plain (one row of ``sc`` per output)
-S_INTERCEPT, S_WSCALE, S_SQNORM, S_L1NORM, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT, S_U = range(8)
-N_PLAIN_SCALARS = 8
 
 PEN_NONE, PEN_L1, PEN_L2, PEN_ELASTICNET = 0, 1, 2, 3  # scikit-learn's codes
 
@@ -98,16 +96,16 @@ PLAIN_BLOCK_ROWS = 32
 
 
 @kernel(fastmath=FASTMATH_PLAIN, nogil=True)
-def epoch_plain(X, Y, sw, cw, order, lookahead, W, AW, Q, SC, T, active, fit_intercept,
-                intercept_decay, loss_code, eps, penalty, alpha, l1_ratio, average,
-                sched_code, sp, sched_unit, epoch, eta_fixed, wscale_threshold, out):
+def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
     """One epoch of scikit-learn's per-sample SGD for each active output.
 
-    ``W``/``AW``/``Q`` (weights, averaged weights, L1 ledger; shape (K, d)), ``SC``
-    (scalars, see ``S_*``; shape (K, 8)) and ``T`` (scikit-learn's counter per output)
-    are updated in place and carry over to the next epoch. ``cw[k]`` holds the
-    positive/negative class weights of output k. ``eta_fixed[k] > 0`` overrides the
-    schedule (the ``"adaptive"`` rate).
+    ``rows``: :class:`~fastgd._kernels.bundles.Rows`; ``prog``: the
+    :class:`~fastgd._kernels.bundles.KernelProgram`; ``st``: the
+    :class:`~fastgd._kernels.bundles.PlainState` (weights, averaged weights and L1
+    ledger of shape (K, d), the scalars ``SC`` (K, 8) and the update counts), updated
+    in place; ``ctl``: the :class:`~fastgd._kernels.bundles.EpochControl`
+    (``eta_fixed[k] > 0`` overrides the schedule: the ``"adaptive"`` rate).
+    scikit-learn's counter ``t`` of output k is ``updates[k] + 1``.
 
     ``lookahead`` only says which rows to prefetch: empty, the row
     ``PREFETCH_DISTANCE`` positions ahead in ``order`` (none when that is the next row
@@ -121,23 +119,14 @@ def epoch_plain(X, Y, sw, cw, order, lookahead, W, AW, Q, SC, T, active, fit_int
     weight stores could alias and would force back to memory at every row. The
     weights are the same, bit for bit, as a row-by-row loop over all outputs.
     """
-    n_out = W.shape[0]
-    l2_scale_on = penalty == PEN_L2 or penalty == PEN_ELASTICNET
-    l1_on = penalty == PEN_L1 or penalty == PEN_ELASTICNET
-    if penalty == PEN_L2:
-        l1_ratio = 0.0
-    elif penalty == PEN_L1:
-        l1_ratio = 1.0
-    l2c = alpha * (1.0 - l1_ratio) if penalty != PEN_NONE else 0.0
-    fi = 1.0 if fit_intercept else 0.0
-    averaging = average > 0.0
+    n_out = st.W.shape[0]
     # a rate that cannot change within the call is computed once (the same value:
     # lr_at of a constant schedule without warm-up is sp[0] times 1.0)
-    eta_same = sched_unit == _r.UNIT_EPOCH or (sched_code == _r.SCHED_CONSTANT
-                                                and sp[1] <= 0.0)
-    eta_call = lr_at(sched_code, sp, epoch if sched_unit == _r.UNIT_EPOCH else 0.0)
+    eta_same = prog.sched_unit == _r.UNIT_EPOCH or (prog.sched_code == _r.SCHED_CONSTANT
+                                                     and prog.sched_sp[1] <= 0.0)
+    eta_call = lr_at(prog.sched_code, prog.sched_sp,
+                     ctl.epoch if prog.sched_unit == _r.UNIT_EPOCH else 0.0)
     n_rows = order.shape[0]
-    streamed = lookahead.shape[0] > 0
     block = n_rows if n_out == 1 else PLAIN_BLOCK_ROWS
     if block < 1:
         block = 1
@@ -145,124 +134,151 @@ def epoch_plain(X, Y, sw, cw, order, lookahead, W, AW, Q, SC, T, active, fit_int
         b1 = b0 + block if b0 + block < n_rows else n_rows
         lead = True
         for k in range(n_out):
-            if not active[k]:
+            if not ctl.active[k]:
                 continue
             # the first output through a block prefetches its rows for the others
-            pf = lead
+            _plain_output_block(rows, order, lookahead, b0, b1, k, lead, prog, st,
+                                eta_same, eta_call, ctl.eta_fixed[k], out)
             lead = False
-            t = T[k]
-            wscale = SC[k, S_WSCALE]
-            intercept = SC[k, S_INTERCEPT]
-            sqnorm = SC[k, S_SQNORM]
-            l1norm = SC[k, S_L1NORM]
-            avg_a = SC[k, S_AVG_A]
-            avg_b = SC[k, S_AVG_B]
-            avg_intercept = SC[k, S_AVG_INTERCEPT]
-            u = SC[k, S_U]
-            fixed = eta_fixed[k]
-            cw_pos = cw[k, 0]
-            cw_neg = cw[k, 1]
-            first = out[k, 5] == 0.0
-            o_obj = 0.0
-            o_wloss = 0.0
-            o_w = 0.0
-            o_norm = 0.0
-            for ii in range(b0, b1):
-                i = order[ii]
-                if pf and streamed:
-                    ahead = lookahead[ii]
-                    if ahead >= 0:
-                        sample_prefetch(X, Y, sw, ahead)
-                elif pf and ii + PREFETCH_DISTANCE < n_rows:
-                    ahead = order[ii + PREFETCH_DISTANCE]
-                    # rows read in storage order are streamed by the hardware
-                    # prefetcher: software prefetches would only cost instructions
-                    if ahead != i + PREFETCH_DISTANCE:
-                        sample_prefetch(X, Y, sw, ahead)
-                        if ii + 2 * PREFETCH_DISTANCE < n_rows:
-                            index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
-                s = sw[i]
-                dot, xsq = row_dot_sq(X, i, W, k)
-                dot *= wscale
-                p = dot + intercept
-                if fixed > 0.0:
-                    eta = fixed
-                elif eta_same:
-                    eta = eta_call
-                else:
-                    eta = lr_at(sched_code, sp, t - 1.0)
-                if first:
-                    out[k, 4] = eta
-                    first = False
-                yi = Y[i, k]
-                lv = loss_value(loss_code, p, yi, eps)
-                obj = lv
-                if penalty != PEN_NONE:
-                    nrm = math.sqrt(sqnorm)
-                    obj += alpha * ((1.0 - l1_ratio) * 0.5 * nrm * nrm + l1_ratio * l1norm)
-                o_obj += obj
-                o_wloss += s * lv
-                o_w += s
-                class_weight = cw_pos if yi > 0.0 else cw_neg
-                dloss = clip_dloss(loss_dloss(loss_code, p, yi, eps))
-                # pre-clip gradient norm of the loss + L2 part (what a clip would see)
-                cg = class_weight * s * dloss
-                g2 = cg * cg * (xsq + fi) + 2.0 * cg * l2c * dot + l2c * l2c * sqnorm
-                o_norm += math.sqrt(g2) if g2 > 0.0 else 0.0
-                update = -eta * dloss
-                update *= class_weight * s
-                if l2_scale_on:
-                    f = 1.0 - ((1.0 - l1_ratio) * eta * alpha)
-                    if f < 0.0:
-                        f = 0.0
-                    wscale *= f
-                    sqnorm *= f * f
-                    l1norm *= abs(f)
-                    if wscale < wscale_threshold:
-                        SC[k, S_WSCALE] = wscale
-                        SC[k, S_AVG_A] = avg_a
-                        SC[k, S_AVG_B] = avg_b
-                        _reset_wscale(W[k], AW[k], SC[k])
-                        wscale = SC[k, S_WSCALE]
-                        avg_a = SC[k, S_AVG_A]
-                        avg_b = SC[k, S_AVG_B]
-                # the step in the scaled representation; one value with two uses
-                # (weights and average): LLVM's reassociation sinks a division
-                # that has a single use into the loop that uses it, x * (u / w) ->
-                # (x * u) / w, one vector division per element (1.3x slower epochs)
-                step = update / wscale
-                if update != 0.0:
-                    l2acc, l1acc = row_add_norms(X, i, step, W, k)
-                    sqnorm = l2acc * (wscale * wscale)
-                    l1norm = l1acc * wscale
-                    if fit_intercept:
-                        intercept += update * intercept_decay
-                if averaging and average <= t:
-                    num_iter = t - average + 1.0
-                    mu = 1.0 / num_iter
-                    row_axpy(X, i, avg_a * -step, AW, k)
-                    if num_iter > 1.0:
-                        avg_b /= (1.0 - mu)
-                    avg_a += mu * avg_b * wscale
-                    avg_intercept += (intercept - avg_intercept) / num_iter
-                if l1_on:
-                    u += l1_ratio * eta * alpha
-                    row_l1_truncate(X, i, W, Q, k, u, wscale)
-                t = t + 1.0
-            T[k] = t
-            SC[k, S_WSCALE] = wscale
-            SC[k, S_INTERCEPT] = intercept
-            SC[k, S_SQNORM] = sqnorm
-            SC[k, S_L1NORM] = l1norm
-            SC[k, S_AVG_A] = avg_a
-            SC[k, S_AVG_B] = avg_b
-            SC[k, S_AVG_INTERCEPT] = avg_intercept
-            SC[k, S_U] = u
-            out[k, 0] += o_obj
-            out[k, 1] += o_wloss
-            out[k, 2] += o_w
-            out[k, 3] += o_norm
-            out[k, 5] += b1 - b0
+
+
+@kernel(fastmath=FASTMATH_PLAIN, nogil=True)
+def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, eta_same,
+                        eta_call, fixed, out):
+    """Output ``k`` of :func:`epoch_plain` over positions ``b0:b1`` of ``order``; its
+    scalar state in registers for the block. ``pf``: prefetch the rows ahead."""
+    X = rows.X
+    Y = rows.Y
+    sw = rows.sw
+    W = st.W
+    AW = st.AW
+    Q = st.Q
+    SC = st.SC
+    penalty = prog.penalty
+    alpha = prog.alpha
+    average = prog.average
+    l2_scale_on = penalty == PEN_L2 or penalty == PEN_ELASTICNET
+    l1_on = penalty == PEN_L1 or penalty == PEN_ELASTICNET
+    l1_ratio = prog.l1_ratio
+    if penalty == PEN_L2:
+        l1_ratio = 0.0
+    elif penalty == PEN_L1:
+        l1_ratio = 1.0
+    l2c = alpha * (1.0 - l1_ratio) if penalty != PEN_NONE else 0.0
+    fi = 1.0 if prog.fit_intercept else 0.0
+    n_rows = order.shape[0]
+    streamed = lookahead.shape[0] > 0
+    t = st.updates[k] + 1.0
+    wscale = SC[k, S_WSCALE]
+    intercept = SC[k, S_INTERCEPT]
+    sqnorm = SC[k, S_SQNORM]
+    l1norm = SC[k, S_L1NORM]
+    avg_a = SC[k, S_AVG_A]
+    avg_b = SC[k, S_AVG_B]
+    avg_intercept = SC[k, S_AVG_INTERCEPT]
+    u = SC[k, S_U]
+    cw_pos = rows.cw[k, 0]
+    cw_neg = rows.cw[k, 1]
+    first = out[k, OUT_UPDATES] == 0.0
+    o_obj = 0.0
+    o_wloss = 0.0
+    o_w = 0.0
+    o_norm = 0.0
+    for ii in range(b0, b1):
+        i = order[ii]
+        if pf and streamed:
+            ahead = lookahead[ii]
+            if ahead >= 0:
+                sample_prefetch(X, Y, sw, ahead)
+        elif pf and ii + PREFETCH_DISTANCE < n_rows:
+            ahead = order[ii + PREFETCH_DISTANCE]
+            # rows read in storage order are streamed by the hardware prefetcher:
+            # software prefetches would only cost instructions
+            if ahead != i + PREFETCH_DISTANCE:
+                sample_prefetch(X, Y, sw, ahead)
+                if ii + 2 * PREFETCH_DISTANCE < n_rows:
+                    index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
+        s = sw[i]
+        dot, xsq = row_dot_sq(X, i, W, k)
+        dot *= wscale
+        p = dot + intercept
+        if fixed > 0.0:
+            eta = fixed
+        elif eta_same:
+            eta = eta_call
+        else:
+            eta = lr_at(prog.sched_code, prog.sched_sp, t - 1.0)
+        if first:
+            out[k, OUT_LR] = eta
+            first = False
+        yi = Y[i, k]
+        lv = loss_value(prog.loss_code, p, yi, prog.loss_eps)
+        obj = lv
+        if penalty != PEN_NONE:
+            nrm = math.sqrt(sqnorm)
+            obj += alpha * ((1.0 - l1_ratio) * 0.5 * nrm * nrm + l1_ratio * l1norm)
+        o_obj += obj
+        o_wloss += s * lv
+        o_w += s
+        class_weight = cw_pos if yi > 0.0 else cw_neg
+        dloss = clip_dloss(loss_dloss(prog.loss_code, p, yi, prog.loss_eps))
+        # pre-clip gradient norm of the loss + L2 part (what a clip would see)
+        cg = class_weight * s * dloss
+        g2 = cg * cg * (xsq + fi) + 2.0 * cg * l2c * dot + l2c * l2c * sqnorm
+        o_norm += math.sqrt(g2) if g2 > 0.0 else 0.0
+        update = -eta * dloss
+        update *= class_weight * s
+        if l2_scale_on:
+            f = 1.0 - ((1.0 - l1_ratio) * eta * alpha)
+            if f < 0.0:
+                f = 0.0
+            wscale *= f
+            sqnorm *= f * f
+            l1norm *= abs(f)
+            if wscale < prog.wscale_threshold:
+                SC[k, S_WSCALE] = wscale
+                SC[k, S_AVG_A] = avg_a
+                SC[k, S_AVG_B] = avg_b
+                _reset_wscale(W[k], AW[k], SC[k])
+                wscale = SC[k, S_WSCALE]
+                avg_a = SC[k, S_AVG_A]
+                avg_b = SC[k, S_AVG_B]
+        # the step in the scaled representation; one value with two uses (weights
+        # and average): LLVM's reassociation sinks a division that has a single use
+        # into the loop that uses it, one vector division per element
+        step = update / wscale
+        if update != 0.0:
+            l2acc, l1acc = row_add_norms(X, i, step, W, k)
+            sqnorm = l2acc * (wscale * wscale)
+            l1norm = l1acc * wscale
+            if prog.fit_intercept:
+                intercept += update * prog.intercept_decay
+        if average > 0.0 and average <= t:
+            num_iter = t - average + 1.0
+            mu = 1.0 / num_iter
+            row_axpy(X, i, avg_a * -step, AW, k)
+            if num_iter > 1.0:
+                avg_b /= (1.0 - mu)
+            avg_a += mu * avg_b * wscale
+            avg_intercept += (intercept - avg_intercept) / num_iter
+        if l1_on:
+            u += l1_ratio * eta * alpha
+            row_l1_truncate(X, i, W, Q, k, u, wscale)
+        t = t + 1.0
+    st.updates[k] = t - 1.0
+    SC[k, S_WSCALE] = wscale
+    SC[k, S_INTERCEPT] = intercept
+    SC[k, S_SQNORM] = sqnorm
+    SC[k, S_L1NORM] = l1norm
+    SC[k, S_AVG_A] = avg_a
+    SC[k, S_AVG_B] = avg_b
+    SC[k, S_AVG_INTERCEPT] = avg_intercept
+    SC[k, S_U] = u
+    out[k, OUT_OBJECTIVE] += o_obj
+    out[k, OUT_LOSS] += o_wloss
+    out[k, OUT_WEIGHT] += o_w
+    out[k, OUT_NORM] += o_norm
+    out[k, OUT_UPDATES] += b1 - b0
 
 
 @kernel(fastmath=FASTMATH)
@@ -330,87 +346,83 @@ def _ov_batch_norm_batch(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
-def epoch_batch(X, Y, sw, cw, order, lookahead, batch_size, Theta, active,
-                fit_intercept, loss_code, eps, multinomial, alpha_l2, alpha_l1,
-                clip_value, clip_norm,
-                opt_code, hp, State, kstep,
-                sched_code, sp, sched_unit, Tupd, epoch, eta_fixed,
-                average, Avg,
-                batch_norm, bn_momentum, bn_eps, bn_mean, bn_var,
-                G, mu, inv_sd, Weff, beff, P, out):
+def epoch_batch(rows, order, lookahead, prog, st, work, ctl, out):
     """One epoch of minibatch training with an arbitrary optimizer, for K outputs.
 
-    ``Theta[k]`` holds ``(w_1..w_d, b)`` of output k, ``State[k]`` its optimizer state
-    (rows x (d+1)), ``kstep[k]`` its optimizer step count, ``Tupd[k]`` the updates made
-    before this epoch, ``Avg[k]`` its averaged parameters. ``G``/``Weff`` (K x (d+1)),
-    ``mu``/``inv_sd`` (d+1) and ``beff``/``P`` (K) are work arrays. With
-    ``multinomial`` the K outputs are the logits of one softmax model: one loss, one
-    clipping norm over all of them; ``Y`` is then one-hot.
+    ``st`` (:class:`~fastgd._kernels.bundles.BatchState`): ``theta[k]`` holds
+    ``(w_1..w_d, b)`` of output k, ``opt_state[k]`` its optimizer state
+    (rows x (d+1)), ``step[k]`` its optimizer step count, ``updates[k]`` the updates
+    made before this epoch, ``avg[k]`` its averaged parameters; ``work``
+    (:class:`~fastgd._kernels.bundles.BatchWork`) holds scratch arrays. With
+    ``prog.multinomial`` the K outputs are the logits of one softmax model: one loss,
+    one clipping norm over all of them; ``Y`` is then one-hot.
     """
-    n_out = Theta.shape[0]
-    n_features = Theta.shape[1] - 1
+    theta = st.theta
+    n_out = theta.shape[0]
+    n_features = theta.shape[1] - 1
     n_rows = order.shape[0]
+    weff_all = work.weff
+    mu = work.mu
+    inv_sd = work.inv_sd
     start = 0
     while start < n_rows:
-        stop = start + batch_size
+        stop = start + prog.batch_size
         if stop > n_rows:
             stop = n_rows
-        m = stop - start
-        batch_norm_batch(X, order, start, stop, bn_mean, bn_var, bn_momentum, bn_eps,
-                         mu, inv_sd, batch_norm)
+        batch_norm_batch(rows.X, order, start, stop, st.bn_mean, st.bn_var,
+                         prog.bn_momentum, prog.bn_eps, mu, inv_sd, prog.batch_norm)
         for k in range(n_out):
-            if not active[k]:
+            if not ctl.active[k]:
                 continue
-            theta = Theta[k]
-            weff = Weff[k]
-            b = theta[n_features]
-            if batch_norm:
+            th = theta[k]
+            weff = weff_all[k]
+            b = th[n_features]
+            if prog.batch_norm:
                 # two loops: a reduction fused with array writes gets a runtime alias
                 # check under `reassoc`, whose two versions sum in different orders,
                 # making results depend on memory addresses
                 for j in range(n_features):
-                    weff[j] = theta[j] * inv_sd[j]
+                    weff[j] = th[j] * inv_sd[j]
                 for j in range(n_features):
                     b -= weff[j] * mu[j]
             else:
                 for j in range(n_features):
-                    weff[j] = theta[j]
-            beff[k] = b
-            g = G[k]
+                    weff[j] = th[j]
+            work.beff[k] = b
+            g = work.G[k]
             for j in range(n_features + 1):
                 g[j] = 0.0
-        batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, eps,
-                   multinomial, Weff, beff, P, G, out)
-        batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_l1,
-                   clip_value, clip_norm, opt_code, hp, State, kstep, sched_code, sp,
-                   sched_unit, Tupd, epoch, eta_fixed, average, Avg, batch_norm, mu,
-                   inv_sd, out)
+        batch_grad(rows, order, lookahead, start, stop, prog, ctl.active, work, out)
+        batch_step(stop - start, prog, st, work, ctl, out)
         start = stop
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
-def _one_output_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code,
-                     eps, Weff, beff, G, out):
+def _one_output_grad(rows, order, lookahead, start, stop, prog, work, out):
     """:func:`batch_grad` of a single output, its sums in registers.
 
-    ``G`` and ``out`` could alias each other for the compiler, so sums kept there go
-    back to memory at every row (1M x 100 float64, full batch: 44 -> 35 ms per epoch).
-    Several outputs keep the row-by-row loop of :func:`batch_grad`: run output by
-    output, their chains of dependent stores to one ``G[k]`` came out slower (three
-    log-loss outputs: 46 -> 53 ms). A function of its own because ``row_dot`` inlined
-    twice into one function trips a Numba IR check that warns at compile time.
+    ``G`` and ``out`` could alias each other for the compiler, so sums kept there
+    would go back to memory at every row. Several outputs keep the row-by-row loop of
+    :func:`batch_grad`: run output by output, their chains of dependent stores to one
+    ``G[k]`` came out slower. A function of its own because ``row_dot`` inlined twice
+    into one function trips a Numba IR check that warns at compile time.
     """
-    if not active[0]:
-        return
+    X = rows.X
+    Y = rows.Y
+    sw = rows.sw
+    G = work.G
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
+    loss_code = prog.loss_code
+    eps = prog.loss_eps
     # one loop for both kinds of prefetch: a branch between them inside the loop
-    # slowed the full-batch epoch over 1M x 10 from 10-11 to 14-15 ms
+    # slowed narrow full-batch epochs measurably
     pf_rows = lookahead if lookahead.shape[0] > 0 else order
     shift = 0 if lookahead.shape[0] > 0 else PREFETCH_DISTANCE
-    b = beff[0]
-    cw_pos = cw[0, 0]
-    cw_neg = cw[0, 1]
+    b = work.beff[0]
+    weff = work.weff
+    cw_pos = rows.cw[0, 0]
+    cw_neg = rows.cw[0, 1]
     o_obj = 0.0
     o_wloss = 0.0
     o_w = 0.0
@@ -424,7 +436,7 @@ def _one_output_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_c
                 sample_prefetch(X, Y, sw, ahead)
         i = order[ii]
         s = sw[i]
-        p = b + row_dot(X, i, Weff, 0)
+        p = b + row_dot(X, i, weff, 0)
         yi = Y[i, 0]
         lv = loss_value(loss_code, p, yi, eps)
         o_obj += lv
@@ -435,36 +447,43 @@ def _one_output_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_c
         if d != 0.0:
             row_axpy(X, i, d, G, 0)
             g_b += d
-    out[0, 0] += o_obj
-    out[0, 1] += o_wloss
-    out[0, 2] += o_w
+    out[0, OUT_OBJECTIVE] += o_obj
+    out[0, OUT_LOSS] += o_wloss
+    out[0, OUT_WEIGHT] += o_w
     G[0, n_features] += g_b
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
-def batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, eps,
-               multinomial, Weff, beff, P, G, out):
-    """Add the loss gradient of rows ``order[start:stop]`` to ``G`` (K x (d+1), the
-    intercept last; unscaled sums) and their losses to ``out[:, 0:3]``.
+def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
+    """Add the loss gradient of rows ``order[start:stop]`` to ``work.G`` (K x (d+1),
+    the intercept last; unscaled sums) and their losses to ``out``.
 
     ``lookahead``: the rows to prefetch, as in :func:`epoch_plain`.
 
-    Predictions use ``Weff``/``beff`` (the weights as seen by the raw features). Each
-    call only reads shared data, so disjoint row ranges can run in parallel threads
-    with their own ``G``/``P``/``out``.
+    Predictions use ``work.weff``/``work.beff`` (the weights as seen by the raw
+    features). Each call only reads shared data, so disjoint row ranges can run in
+    parallel threads with their own ``G``/``P``/``out``.
 
     With ``r_ik = c s_i l'(x_i . w_k + b_k, y_ik)`` (class weight, sample weight, loss
     derivative clipped as scikit-learn's; the softmax's ``p_ik - y_ik`` for the
     multinomial model), output k receives ``G[k, :d] += sum_i r_ik x_i`` and
     ``G[k, d] += sum_i r_ik``.
     """
+    G = work.G
     n_out = G.shape[0]
+    if n_out == 1 and not prog.multinomial:
+        if active[0]:
+            _one_output_grad(rows, order, lookahead, start, stop, prog, work, out)
+        return
+    X = rows.X
+    Y = rows.Y
+    sw = rows.sw
+    cw = rows.cw
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
-    if n_out == 1 and not multinomial:
-        _one_output_grad(X, Y, sw, cw, order, lookahead, start, stop, active,
-                         loss_code, eps, Weff, beff, G, out)
-        return
+    P = work.P
+    weff = work.weff
+    beff = work.beff
     # one prefetch loop for both kinds, as in _one_output_grad
     pf_rows = lookahead if lookahead.shape[0] > 0 else order
     shift = 0 if lookahead.shape[0] > 0 else PREFETCH_DISTANCE
@@ -479,8 +498,8 @@ def batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, e
         s = sw[i]
         for k in range(n_out):
             if active[k]:
-                P[k] = beff[k] + row_dot(X, i, Weff, k)
-        if multinomial:
+                P[k] = beff[k] + row_dot(X, i, weff, k)
+        if prog.multinomial:
             # class weight of the sample's class (Y is one-hot)
             c_i = 0.0
             for k in range(n_out):
@@ -496,9 +515,9 @@ def batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, e
             lv = lse
             for k in range(n_out):
                 lv -= Y[i, k] * P[k]
-            out[0, 1] += s * lv
-            out[0, 2] += s
-            out[0, 0] += lv
+            out[0, OUT_LOSS] += s * lv
+            out[0, OUT_WEIGHT] += s
+            out[0, OUT_OBJECTIVE] += lv
             for k in range(n_out):
                 d = c_i * s * (math.exp(P[k] - lse) - Y[i, k])
                 if d != 0.0:
@@ -509,41 +528,47 @@ def batch_grad(X, Y, sw, cw, order, lookahead, start, stop, active, loss_code, e
                 if not active[k]:
                     continue
                 yi = Y[i, k]
-                lv = loss_value(loss_code, P[k], yi, eps)
-                out[k, 0] += lv
-                out[k, 1] += s * lv
-                out[k, 2] += s
+                lv = loss_value(prog.loss_code, P[k], yi, prog.loss_eps)
+                out[k, OUT_OBJECTIVE] += lv
+                out[k, OUT_LOSS] += s * lv
+                out[k, OUT_WEIGHT] += s
                 class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
-                d = class_weight * s * clip_dloss(loss_dloss(loss_code, P[k], yi, eps))
+                d = class_weight * s * clip_dloss(loss_dloss(prog.loss_code, P[k], yi,
+                                                             prog.loss_eps))
                 if d != 0.0:
                     row_axpy(X, i, d, G, k)
                     G[k, n_features] += d
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
-def batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_l1,
-               clip_value, clip_norm, opt_code, hp, State, kstep, sched_code, sp,
-               sched_unit, Tupd, epoch, eta_fixed, average, Avg, batch_norm, mu, inv_sd,
-               out):
-    """One update from the summed gradient ``G`` of a batch of ``m`` rows: mean, batch
-    norm chain rule, penalty, clipping, learning rate, optimizer step, averaging."""
-    n_out = Theta.shape[0]
-    n_features = Theta.shape[1] - 1
-    n_params = n_features + 1 if fit_intercept else n_features
+def batch_step(m, prog, st, work, ctl, out):
+    """One update from the summed gradient ``work.G`` of a batch of ``m`` rows: mean,
+    batch norm chain rule, penalty, clipping, learning rate, optimizer step,
+    averaging."""
+    theta_all = st.theta
+    G = work.G
+    mu = work.mu
+    inv_sd = work.inv_sd
+    n_out = theta_all.shape[0]
+    n_features = theta_all.shape[1] - 1
+    n_params = n_features + 1 if prog.fit_intercept else n_features
+    alpha_l2 = prog.alpha_l2
+    alpha_l1 = prog.alpha_l1
+    active = ctl.active
     inv_m = 1.0 / m
     for k in range(n_out):
         if not active[k]:
             continue
-        theta = Theta[k]
+        theta = theta_all[k]
         g = G[k]
         gb = g[n_features]
-        if batch_norm:
+        if prog.batch_norm:
             for j in range(n_features):
                 g[j] = (g[j] * inv_m - mu[j] * gb * inv_m) * inv_sd[j]
         else:
             for j in range(n_features):
                 g[j] *= inv_m
-        g[n_features] = gb * inv_m if fit_intercept else 0.0
+        g[n_features] = gb * inv_m if prog.fit_intercept else 0.0
         if alpha_l2 != 0.0 or alpha_l1 != 0.0:
             sq = 0.0
             l1 = 0.0
@@ -552,37 +577,39 @@ def batch_step(G, m, Theta, active, fit_intercept, multinomial, alpha_l2, alpha_
                 sq += wj * wj
                 l1 += abs(wj)
             pen = 0.5 * alpha_l2 * sq + alpha_l1 * l1
-            out[0 if multinomial else k, 0] += m * pen
+            out[0 if prog.multinomial else k, OUT_OBJECTIVE] += m * pen
             for j in range(n_features):
                 wj = theta[j]
                 sg = 1.0 if wj > 0.0 else (-1.0 if wj < 0.0 else 0.0)
                 g[j] += alpha_l2 * wj + alpha_l1 * sg
-    if multinomial:
+    if prog.multinomial:
         # one model: clip its whole gradient (every output) as one vector; without an
         # intercept its slots hold 0 and change neither the norm nor the clipping
-        out[0, 3] += clip_gradient(G.reshape(-1), G.size, clip_value, clip_norm)
+        out[0, OUT_NORM] += clip_gradient(G.reshape(-1), G.size, prog.clip_value,
+                                          prog.clip_norm)
     for k in range(n_out):
         if not active[k]:
             continue
-        if not multinomial:
-            out[k, 3] += clip_gradient(G[k], n_params, clip_value, clip_norm)
-        if eta_fixed[k] > 0.0:
-            lr = eta_fixed[k]
-        elif sched_unit == _r.UNIT_EPOCH:
-            lr = lr_at(sched_code, sp, epoch)
+        if not prog.multinomial:
+            out[k, OUT_NORM] += clip_gradient(G[k], n_params, prog.clip_value,
+                                              prog.clip_norm)
+        if ctl.eta_fixed[k] > 0.0:
+            lr = ctl.eta_fixed[k]
+        elif prog.sched_unit == _r.UNIT_EPOCH:
+            lr = lr_at(prog.sched_code, prog.sched_sp, ctl.epoch)
         else:
-            lr = lr_at(sched_code, sp, Tupd[k])
-        if out[k, 5] == 0.0:  # the output's first update of the epoch
-            out[k, 4] = lr
-        kstep[k] += 1
-        theta = Theta[k]
-        opt_update(opt_code, hp, State[k], kstep[k], lr, theta, G[k], n_params,
-                   n_features)
-        t_now = Tupd[k]
-        if average > 0.0 and average <= t_now + 1.0:
-            num = t_now + 2.0 - average
-            avg = Avg[k]
+            lr = lr_at(prog.sched_code, prog.sched_sp, st.updates[k])
+        if out[k, OUT_UPDATES] == 0.0:  # the output's first update of the epoch
+            out[k, OUT_LR] = lr
+        st.step[k] += 1
+        theta = theta_all[k]
+        opt_update(prog.opt_code, prog.opt_hp, st.opt_state[k], st.step[k], lr, theta,
+                   G[k], n_params, n_features)
+        t_now = st.updates[k]
+        if prog.average > 0.0 and prog.average <= t_now + 1.0:
+            num = t_now + 2.0 - prog.average
+            avg = st.avg[k]
             for j in range(n_features + 1):
                 avg[j] += (theta[j] - avg[j]) / num
-        Tupd[k] = t_now + 1.0
-        out[k, 5] += 1.0
+        st.updates[k] = t_now + 1.0
+        out[k, OUT_UPDATES] += 1.0

@@ -159,25 +159,15 @@ def _ov_row_l1_truncate(X, i, W, Q, k, u, wscale):
 
 
 # ------------------------------------------------------------------ prefetching
-# Shuffled epochs read rows in a random order, so the hardware prefetcher cannot guess
-# the next row: a software prefetch of a row a few steps ahead hides part of the memory
-# latency (about 1.3x on a shuffled 1M x 100 epoch on the reference machine). The
-# target and the sample weight of that row are random reads too, and they sit on the
-# critical path of per-sample SGD (the step needs the loss derivative before the next
-# dot product can start): prefetching them as well saves a memory latency per row.
-# Lines are fetched with the "low locality" hint (into L2, not L1): a row is read
-# once or twice and should not evict the weights from L1. A CSR row is found through
-# ``indptr``, itself a random read that the row's prefetch has to wait for: the loops
-# prefetch ``indptr`` twice as far ahead (:func:`index_prefetch`), so that the row's
-# prefetch finds it in cache (copying a shuffled CSR 1M x 100k epoch: 376 -> 170 ms).
-# A block-shuffled epoch over dense rows prefetches differently: while one block
-# (~256 KiB of rows) trains, the next block is prefetched front to back, one row per
-# step (its ``lookahead``, :func:`fastgd._kernels.shuffle.block_order`). A prefetch 8
-# rows ahead in the block's random order kept the loop waiting on memory as in a full
-# shuffle; streaming the next block lets the hardware prefetcher run along and every
-# row is in cache when the random order reaches it (1M x 100, one thread, ms per
-# epoch: minibatch 256 70-74 -> 54-60, per-sample 81-96 -> 74-92; in storage order
-# 44-50 and 55-60).
+# Shuffled epochs read rows in a random order the hardware prefetcher cannot guess: a
+# software prefetch of the row (and its target and sample weight, on the critical path
+# of per-sample SGD) a few steps ahead hides part of the memory latency. Lines go to
+# L2 ("low locality"): a row is read once or twice and should not evict the weights
+# from L1. A CSR row is found through ``indptr``, itself a random read, so the loops
+# prefetch ``indptr`` twice as far ahead (:func:`index_prefetch`). A block-shuffled
+# epoch instead streams the next block front to back, one row per step (its
+# ``lookahead``, :func:`fastgd._kernels.shuffle.block_order`), so that the hardware
+# prefetcher runs along. docs/performance-notes.md has the measurements.
 PREFETCH_DISTANCE = 8
 
 
@@ -236,8 +226,7 @@ def index_prefetch(X, i):
 
 # The loops write out their two prefetches (index_prefetch twice as far ahead, then
 # sample_prefetch) rather than call one helper taking ``order``: such a helper, inlined,
-# brought reference counting of ``order`` into the loop (29 NRT calls in gather_rows'
-# assembly against 14) and measured 100 -> 133 ms per shuffled 1M x 100 copy.
+# brought reference counting of ``order`` into the loop and slowed it.
 
 
 @overload(index_prefetch, inline="always")

@@ -1,23 +1,27 @@
 """Shared machinery of the fastgd estimators: parameters, validation, fit plumbing."""
 
-import copy
 import inspect
+import os
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .. import _device, _engine
+from .. import _device
+from .._kernels.bundles import Rows
+from .._loop import fit_output_groups
 from .._memory import check_fit_memory
 from .._program import lower
-from ..callbacks import EpochInfo, as_callbacks
+from .._state import TrainState
+from ..callbacks import as_callbacks
 from ..optim import OPTIMIZER_NAMES, Optimizer
 from ..schedules import Schedule
+from ._epoch_hook import EpochHook
 
 MAX_INT = np.iinfo(np.int32).max
 
@@ -29,76 +33,16 @@ def kernel_input(X):
     return X
 
 
-class _EpochHook:
-    """Runs at the end of every epoch: builds the EpochInfo, calls the callbacks,
-    moves the progress bar (``verbose=1``) or prints a line (``verbose >= 2``)."""
-
-    def __init__(self, est, callbacks, prog, rng, dtype, max_epochs, validation, verbose):
-        self.est = est
-        self.callbacks = callbacks
-        self.prog = prog
-        self.rng = rng
-        self.dtype = dtype
-        self.validation = validation
-        self.verbose = verbose
-        self.bar = None
-        if verbose == 1:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=max_epochs, desc=type(est).__name__, unit="epoch",
-                            leave=True)
-
-    def __call__(self, epoch, hist, state):
-        stop = False
-        if self.callbacks:
-            coef, intercept = _engine.visible_params(state, self.prog)
-            coef = coef.astype(self.dtype)
-            intercept = intercept.astype(self.dtype)
-            if getattr(self.est, "_y_ndim", 2) == 1:
-                coef = coef[0]
-            coef.setflags(write=False)
-            intercept.setflags(write=False)
-            info = EpochInfo(
-                epoch=epoch + 1, loss=hist.loss[-1],
-                val_score=hist.val[-1] if hist.val else None, lr=hist.lr[-1],
-                grad_norm=hist.grad_norm[-1], elapsed=hist.time[-1], coef=coef,
-                intercept=intercept, estimator=self.est,
-                snapshot=lambda: self._snapshot(epoch, hist, state),
-            )
-            for cb in self.callbacks:
-                if cb(info):
-                    stop = True
-        if self.bar is not None:
-            post = {"loss": f"{hist.loss[-1]:.4g}", "lr": f"{hist.lr[-1]:.3g}"}
-            if hist.val:
-                post["val"] = f"{hist.val[-1]:.4f}"
-            self.bar.set_postfix(post, refresh=False)
-            self.bar.update(1)
-        elif self.verbose >= 2:
-            print(_engine.epoch_line(epoch, hist, state, self.prog, self.validation))
-        return stop
-
-    def _snapshot(self, epoch, hist, state):
-        # without callbacks: they may hold unpicklable code, and the copy is for
-        # resuming (set them again on it if needed)
-        snap = clone(self.est)
-        snap.set_params(callbacks=None)
-        for key, value in vars(self.est).items():
-            if key.endswith("_") and not key.startswith("__"):
-                setattr(snap, key, copy.deepcopy(value))
-        for key in ("_y_ndim",):
-            if hasattr(self.est, key):
-                setattr(snap, key, getattr(self.est, key))
-        # one deep copy: the history inside state["progress"] is the same object as
-        # ``hist`` and is copied once
-        live, hist = copy.deepcopy((state, hist))
-        live["rng"] = self.rng.bit_generator.state
-        snap._set_fitted(live, self.prog, hist, epoch + 1, self.dtype, self.validation)
-        return snap
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+def thread_count(n_jobs):
+    """Threads for ``n_jobs`` (None: 1; -1: every core of this machine; -2: all but
+    one). Fastgd's threads are always threads of this process, whatever joblib
+    backend is active around the fit."""
+    if n_jobs is None:
+        return 1
+    n = int(n_jobs)
+    if n < 0:
+        n = (os.cpu_count() or 1) + 1 + n
+    return max(n, 1)
 
 
 class BaseFastSGD(BaseEstimator):
@@ -155,6 +99,8 @@ class BaseFastSGD(BaseEstimator):
         for name, param in inspect.signature(type(self).__init__).parameters.items():
             if name != "self" and name not in state and param.default is not param.empty:
                 state[name] = param.default
+        if isinstance(state.get("_state"), dict):  # a model pickled by fastgd <= 0.2
+            state["_state"] = TrainState.from_legacy(state["_state"])
         super().__setstate__(state)
 
     # ------------------------------------------------------------ validation
@@ -279,82 +225,49 @@ class BaseFastSGD(BaseEstimator):
     def _train(self, X, Y, sw, cw, *, max_epochs, fresh, train_idx, make_score=None,
                coef_init=None, intercept_init=None, warm=False, multinomial=False,
                n_jobs=None, progress=None):
-        """Run the engine on validated data; set the fitted attributes.
+        """Train on validated data; set the fitted attributes.
 
         ``Y`` is (n, K) float64, ``cw`` (K, 2) positive/negative class weights;
-        ``make_score(val_idx)`` builds the early-stopping scorer; ``progress`` (from a
-        snapshot taken during a fit) continues that interrupted fit.
+        ``make_score(coef, intercept)`` scores the early-stopping set; ``progress``
+        (from a snapshot taken during a fit) continues that interrupted fit.
         """
-        prog = lower(self, multinomial=multinomial)
+        prog = self._fastgd_program(multinomial)
         device = self._check_device(X, prog)
-        n_outputs = Y.shape[1]
-        n_features = X.shape[1]
-        state = getattr(self, "_state", None)
-        if warm and prog.batch_norm and coef_init is None and intercept_init is None:
-            # warm start with batch norm: continue from the normalized-space weights and
-            # the running statistics (the folded coef_ is not a normalized-space start)
-            theta, _ = _engine.unscaled_copies(state)
-            bn_mean, bn_var = state["bn_mean"].copy(), state["bn_var"].copy()
-            state = _engine.new_state(n_outputs, n_features, prog, theta[:, :-1],
-                                      theta[:, -1])
-            state["bn_mean"][:] = bn_mean
-            state["bn_var"][:] = bn_var
-        elif fresh or state is None:
-            if warm:
-                coef_init = self.coef_ if coef_init is None else coef_init
-                intercept_init = self.intercept_ if intercept_init is None else intercept_init
-            coef, intercept = self._check_init(coef_init, intercept_init, n_outputs,
-                                               n_features)
-            state = _engine.new_state(n_outputs, n_features, prog, coef, intercept)
-        elif state["opt_code"] != prog.opt_code:
-            _engine.reset_optimizer(state, prog)
-
-        if state["rng"] is not None and not fresh:
-            rng = np.random.default_rng()
-            rng.bit_generator.state = state["rng"]
-        else:
-            seed = check_random_state(self.random_state).randint(0, MAX_INT)
-            rng = np.random.default_rng(seed)
-        from joblib import effective_n_jobs
-
+        state = self._fastgd_initial_state(prog, Y.shape[1], X.shape[1], fresh=fresh,
+                                           warm=warm, coef_init=coef_init,
+                                           intercept_init=intercept_init)
+        rng = self._fastgd_rng(state, fresh)
         backend = None
         if device == "cuda":
             # imported here: importing fastgd never loads numba.cuda
             from .._kernels.cuda import CudaBackend
 
             backend = CudaBackend(X, Y, sw, cw, train_idx, prog)  # data to the device once
-        callbacks = as_callbacks(self.callbacks)
-        hook = self._epoch_hook(callbacks, prog, rng, X.dtype, max_epochs,
-                                make_score is not None)
-        for cb in callbacks:
-            if hasattr(cb, "on_train_begin"):
-                cb.on_train_begin(self)
+        validation = make_score is not None
+        hook = self._fastgd_begin(prog, rng, X.dtype, max_epochs, validation)
         try:
-            n_iter, hist, rng = _engine.run_parallel(
-                state, prog, kernel_input(X), Y, sw, cw, train_idx,
-                n_jobs=effective_n_jobs(n_jobs), rng=rng,
-                max_epochs=max_epochs, tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change, shuffle=self.shuffle,
+            n_iter, hist, rng = fit_output_groups(
+                state, prog, Rows(kernel_input(X), Y, sw, cw), train_idx,
+                n_jobs=thread_count(n_jobs), rng=rng, max_epochs=max_epochs,
+                tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                shuffle=self.shuffle, shuffle_block=self.shuffle_block_size,
                 score=make_score, restore_best=self.restore_best_weights,
-                on_divergence=self.on_divergence, progress=progress,
-                epoch_hook=hook, shuffle_block=self.shuffle_block_size,
+                on_divergence=self.on_divergence, progress=progress, hook=hook,
                 backend=backend,
             )
         finally:
             if hook is not None:
                 hook.close()
-        state["rng"] = rng.bit_generator.state
-        self._set_fitted(state, prog, hist, n_iter, X.dtype, make_score is not None)
+        state.rng_state = rng.bit_generator.state
         self.device_ = device
-        for cb in callbacks:
-            if hasattr(cb, "on_train_end"):
-                cb.on_train_end(self)
+        self._fastgd_fitted(state, prog, hist, n_iter, X.dtype, validation)
+        self._fastgd_end()
         return self
 
     def _interrupted_progress(self):
         """The convergence bookkeeping of the fit a snapshot interrupted (for resume)."""
         state = getattr(self, "_state", None)
-        progress = None if state is None else state.get("progress")
+        progress = None if state is None else state.progress
         if progress is None:
             raise ValueError(
                 "This estimator holds no interrupted fit: resume takes an estimator "
@@ -364,14 +277,75 @@ class BaseFastSGD(BaseEstimator):
             )
         return progress
 
-    def _set_fitted(self, state, prog, hist, n_iter, dtype, validation):
+    # --------------------------------------------------- training interface
+    # The training loop's view of an estimator; fastgd.dask trains through these
+    # methods too, never through the estimators' other internals.
+    def _fastgd_program(self, multinomial=False):
+        """The lowered options (:class:`fastgd._program.Program`) of this fit."""
+        return lower(self, multinomial=multinomial)
+
+    def _fastgd_warm(self, n_outputs, n_features):
+        """Whether ``fit`` continues from the previous solution (``warm_start``)."""
+        prev = getattr(self, "_state", None)
+        return bool(self.warm_start and prev is not None
+                    and prev.theta.shape == (n_outputs, n_features + 1))
+
+    def _fastgd_initial_state(self, prog, n_outputs, n_features, *, fresh, warm,
+                              coef_init=None, intercept_init=None):
+        """The :class:`~fastgd._state.TrainState` a call starts from: a new one, the
+        previous one (``partial_fit``, resuming) or one warm-started from it."""
+        state = getattr(self, "_state", None)
+        if warm and prog.batch_norm and coef_init is None and intercept_init is None:
+            # warm start with batch norm: continue from the normalized-space weights
+            # and the running statistics (the folded coef_ is not a normalized start)
+            theta, _ = state.unscaled_copies()
+            new = TrainState.new(n_outputs, n_features, prog, theta[:, :-1], theta[:, -1])
+            new.bn_mean[:] = state.bn_mean
+            new.bn_var[:] = state.bn_var
+            return new
+        if fresh or state is None:
+            if warm:
+                coef_init = self.coef_ if coef_init is None else coef_init
+                intercept_init = self.intercept_ if intercept_init is None else intercept_init
+            coef, intercept = self._check_init(coef_init, intercept_init, n_outputs,
+                                               n_features)
+            return TrainState.new(n_outputs, n_features, prog, coef, intercept)
+        if state.opt_code != prog.opt_code:
+            state.reset_optimizer(prog)
+        return state
+
+    def _fastgd_rng(self, state, fresh):
+        """The shuffling stream: the state's own when continuing, else a new one seeded
+        from ``random_state`` (one draw, as scikit-learn)."""
+        rng = np.random.default_rng()
+        if state.rng_state is not None and not fresh:
+            rng.bit_generator.state = state.rng_state
+        else:
+            seed = check_random_state(self.random_state).randint(0, MAX_INT)
+            rng = np.random.default_rng(seed)
+        return rng
+
+    def _fastgd_begin(self, prog, rng, dtype, max_epochs, validation):
+        """Start of training: the callbacks' ``on_train_begin``; returns the
+        per-epoch hook (None without callbacks and ``verbose``)."""
+        callbacks = as_callbacks(self.callbacks)
+        for cb in callbacks:
+            if hasattr(cb, "on_train_begin"):
+                cb.on_train_begin(self)
+        verbose = int(self.verbose)
+        if not callbacks and verbose <= 0:
+            return None
+        return EpochHook(self, callbacks, prog, rng, dtype, max_epochs, validation,
+                         verbose)
+
+    def _fastgd_fitted(self, state, prog, hist, n_iter, dtype, validation):
         """Set the fitted attributes from a training state and its history."""
         self._state = state
-        coef, intercept = _engine.visible_params(state, prog)
+        coef, intercept = state.visible_params(prog)
         self.coef_ = coef.astype(dtype)
         self.intercept_ = intercept.astype(dtype)
         self.n_iter_ = n_iter
-        self.t_ = float(state["updates"].max()) + 1.0
+        self.t_ = float(state.updates.max()) + 1.0
         self.loss_curve_ = list(hist.loss)
         self.lr_curve_ = list(hist.lr)
         self.grad_norm_curve_ = hist.grad_norm
@@ -384,24 +358,22 @@ class BaseFastSGD(BaseEstimator):
         self.optimizer_state_ = self._export_optimizer_state(state)
         self.algorithm_ = "sklearn" if prog.plain else "batch"
         if prog.batch_norm:
-            self.bn_running_mean_ = state["bn_mean"].copy()
-            self.bn_running_var_ = state["bn_var"].copy()
+            self.bn_running_mean_ = state.bn_mean.copy()
+            self.bn_running_var_ = state.bn_var.copy()
         else:
             for name in ("bn_running_mean_", "bn_running_var_"):
                 if hasattr(self, name):
                     delattr(self, name)
         self._finish_fitted()
 
+    def _fastgd_end(self):
+        """End of training: the callbacks' ``on_train_end``."""
+        for cb in as_callbacks(self.callbacks):
+            if hasattr(cb, "on_train_end"):
+                cb.on_train_end(self)
+
     def _finish_fitted(self):
         """Estimator-specific shaping of the fitted attributes (see subclasses)."""
-
-    def _epoch_hook(self, callbacks, prog, rng, dtype, max_epochs, validation):
-        """The engine's per-epoch hook: callbacks, progress bar, per-epoch lines."""
-        verbose = int(self.verbose)
-        if not callbacks and verbose <= 0:
-            return None
-        return _EpochHook(self, callbacks, prog, rng, dtype, max_epochs, validation,
-                          verbose)
 
     @staticmethod
     def _export_optimizer_state(state):
@@ -410,8 +382,8 @@ class BaseFastSGD(BaseEstimator):
         Each buffer has shape (n_outputs, n_features + 1) (intercept last); ``step``
         is the number of optimizer steps (per output).
         """
-        code = state["opt_code"]
-        s = state["opt_state"]
+        code = state.opt_code
+        s = state.opt_state
         names = {
             0: [],
             1: ["momentum_buffer"],
@@ -423,7 +395,7 @@ class BaseFastSGD(BaseEstimator):
         }[code]
         names = names[: s.shape[1]]
         squeeze = s.shape[0] == 1
-        step = state["step"]
+        step = state.step
         out = {"step": int(step[0]) if squeeze else step.copy()}
         for i, name in enumerate(names):
             out[name] = s[0, i].copy() if squeeze else s[:, i].copy()

@@ -13,8 +13,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .. import _engine
-from ..dask import dispatch as _dask_input  # dask collections -> fastgd.dask
+from .._bookkeeping import warn_if_not_converged
+from ._dispatch import dask_input as _dask_input
+from ._targets import class_weight_pairs, label_kind, label_targets
 from .._program import LOSSES
 from ._base import BaseFastSGD
 
@@ -195,6 +196,10 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
             )
         return self.multi_class == "multinomial" and len(self.classes_) > 2
 
+    def _negative_label(self):
+        """The target of a one-vs-rest output's negative rows."""
+        return 0.0 if self.loss == "log_loss" else -1.0
+
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
@@ -226,10 +231,10 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         prev = getattr(self, "_state", None)
         warm = bool(self.warm_start and prev is not None and prev_classes is not None
                     and np.array_equal(prev_classes, self.classes_)
-                    and prev["theta"].shape[1] == X.shape[1] + 1)
+                    and prev.theta.shape[1] == X.shape[1] + 1)
         self._fit_labels(X, y, sample_weight, max_epochs=self.max_iter, fresh=True,
                          coef_init=coef_init, intercept_init=intercept_init, warm=warm)
-        _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
+        warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -281,7 +286,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
             )
         self._fit_labels(X, y, sample_weight, max_epochs=self.max_iter, fresh=False,
                          progress=progress)
-        _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
+        warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
         return self
 
     def _fit_labels(self, X, y, sample_weight, **kwargs):
@@ -291,19 +296,9 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         y_idx = np.searchsorted(classes, y)
         cw_per_class = compute_class_weight(self.class_weight, classes=classes, y=y)
         sw = self._sample_weight(sample_weight, X)
-        negative = 0.0 if self.loss == "log_loss" else -1.0
-        if multinomial:
-            Y = np.zeros((y.shape[0], n_classes), dtype=np.float64)
-            Y[np.arange(y.shape[0]), y_idx] = 1.0
-            # column 0: the weight of each class, applied to the samples of that class
-            cw = np.column_stack([cw_per_class, np.ones(n_classes)])
-        elif n_classes == 2:
-            Y = np.where(y_idx == 1, 1.0, negative)[:, None]
-            cw = np.array([[cw_per_class[1], cw_per_class[0]]], dtype=np.float64)
-        else:
-            Y = np.where(y_idx[:, None] == np.arange(n_classes)[None, :], 1.0, negative)
-            cw = np.column_stack([cw_per_class, np.ones(n_classes)])
-        Y = np.ascontiguousarray(Y, dtype=np.float64)
+        kind = label_kind(multinomial, n_classes)
+        Y = label_targets(y_idx, n_classes, kind, self._negative_label())
+        cw = class_weight_pairs(cw_per_class, kind)
         train_idx, val_idx = self._split_indices(y, sw, stratify=True)
         make_score = None
         if val_idx is not None:

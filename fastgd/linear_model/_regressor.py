@@ -9,8 +9,8 @@ from sklearn.metrics import r2_score
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils._param_validation import StrOptions
 
-from .. import _engine
-from ..dask import dispatch as _dask_input  # dask collections -> fastgd.dask
+from .._bookkeeping import warn_if_not_converged
+from ._dispatch import dask_input as _dask_input
 from ._base import BaseFastSGD
 
 
@@ -284,12 +284,10 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         """
         X, y = self._validate_X_y(X, y, reset=True, multi_output=True)
         Y = self._targets(y, first=True)
-        prev = getattr(self, "_state", None)
-        warm = bool(self.warm_start and prev is not None
-                    and prev["theta"].shape == (Y.shape[1], X.shape[1] + 1))
+        warm = self._fastgd_warm(Y.shape[1], X.shape[1])
         self._fit_targets(X, Y, sample_weight, max_epochs=self.max_iter, fresh=True,
                           coef_init=coef_init, intercept_init=intercept_init, warm=warm)
-        _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
+        warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -317,7 +315,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         Y = self._targets(y, first=False)
         self._fit_targets(X, Y, sample_weight, max_epochs=self.max_iter, fresh=False,
                           progress=progress)
-        _engine.warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
+        warn_if_not_converged(self.n_iter_, self.max_iter, self.tol)
         return self
 
     def _targets(self, y, first):
@@ -326,10 +324,10 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if first:
             self._y_ndim = y.ndim
-        elif (y.ndim, n_outputs) != (self._y_ndim, self._state["theta"].shape[0]):
+        elif (y.ndim, n_outputs) != (self._y_ndim, self._state.n_outputs):
             raise ValueError(
                 f"y has {n_outputs} output(s) ({y.ndim}-D) but the model was fitted with "
-                f"{self._state['theta'].shape[0]} ({self._y_ndim}-D)."
+                f"{self._state.n_outputs} ({self._y_ndim}-D)."
             )
         return np.ascontiguousarray(y.reshape(y.shape[0], n_outputs), dtype=np.float64)
 

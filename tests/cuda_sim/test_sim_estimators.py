@@ -10,7 +10,9 @@ from numba import cuda
 
 from fastgd import FastSGDClassifier, FastSGDRegressor, _device
 from fastgd._kernels import counter
+from fastgd._executors.base import batch_work
 from fastgd._kernels import cpu as kcpu
+from fastgd._kernels.bundles import BatchState, Rows, epoch_control
 from fastgd._kernels import cuda as kc
 
 
@@ -38,20 +40,14 @@ class HostCounterBackend:
         pass
 
     def epoch(self, state, seed, active, eta_fixed, epoch, out):
-        p = self.prog
         k, d1 = state["theta"].shape
         order = self.train_idx if seed is None else counter.counter_order(self.train_idx,
                                                                           seed)
         kcpu.epoch_batch(
-            self.X, self.Y, self.sw, self.cw, order, kcpu.NO_LOOKAHEAD, self.batch,
-            state["theta"], active, p.fit_intercept, p.loss_code, p.loss_eps,
-            p.multinomial, p.alpha_l2, p.alpha_l1, p.clip_value, p.clip_norm, p.opt_code,
-            p.opt_hp,
-            state["opt_state"], state["step"], p.sched_code, p.sched_sp, p.sched_unit,
-            state["updates"], epoch, eta_fixed, p.average, state["avg"], p.batch_norm,
-            p.bn_momentum, p.bn_eps, state["bn_mean"], state["bn_var"],
-            np.zeros((k, d1)), np.zeros(d1), np.zeros(d1), np.zeros((k, d1)),
-            np.zeros(k), np.zeros(k), out)
+            Rows(self.X, self.Y, self.sw, self.cw), order, kcpu.NO_LOOKAHEAD,
+            self.prog.kernel_program(self.X, self.train_idx.shape[0]),
+            BatchState(**state), batch_work(k, d1 - 1),
+            epoch_control(active, eta_fixed, epoch), out)
 
 
 @pytest.mark.parametrize("mode", ["step", "epoch"])
@@ -200,7 +196,7 @@ def test_gpu_fitted_estimator_pickles_to_host_arrays():
     est = FastSGDRegressor(device="cuda", **PARAMS).fit(X, y)
     for value in vars(est).values():
         assert not _device.is_device_array(value)
-    for value in est._state.values():
+    for value in vars(est._state).values():
         assert not _device.is_device_array(value)
     clone = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(clone.predict(X), est.predict(X))

@@ -7,7 +7,7 @@ because the loads of a few rows are all the memory requests one core keeps in fl
 Copying a chunk of the epoch's rows with nothing else to do keeps the memory system
 busy (close to the random-row floor), and training then reads the copy as consecutive
 rows. With a second thread the copy of the next chunk runs while the current one
-trains (:mod:`fastgd._gather`).
+trains (:mod:`fastgd._executors.gathered`).
 
 The training loops run unchanged on the copy (``order`` = 0, 1, 2, ...): the same
 rows in the same order with the same arithmetic, so the result is bit-identical.
@@ -17,6 +17,7 @@ from numba import types
 from numba.extending import overload
 
 from ._jit import kernel
+from .bundles import Rows
 from .cpu import epoch_batch, epoch_plain
 from .rows import PREFETCH_DISTANCE, index_prefetch, sample_prefetch
 
@@ -55,7 +56,7 @@ def gather_rows(X, Y, sw, order, start, stop, B, YB, swB):
     ``stop - start`` rows of ``B``, ``YB`` and ``swB``.
 
     A CSR ``B`` must hold the non-zeros of those rows (see
-    :func:`fastgd._gather.csr_capacity`).
+    :func:`fastgd._executors.gathered.csr_capacity`).
     """
     n_rows = order.shape[0]
     K = Y.shape[1]
@@ -72,35 +73,36 @@ def gather_rows(X, Y, sw, order, start, stop, B, YB, swB):
         swB[r] = sw[i]
 
 
-# The copy is in storage order: no lookahead, passed as an empty slice of ``border``
-# rather than ``cpu.NO_LOOKAHEAD``, which a kernel sees as a read-only constant: a
-# second specialization of each epoch kernel to compile on a cold cache.
-
-# One thread: the whole epoch in one call, chunk after chunk. Driving the chunks from
-# Python cost a kernel dispatch per chunk (the epoch kernels take 27-38 arguments, each
-# type-checked at every call) and a copy call per part: about 20 ms of a 1M x 100
-# per-sample epoch (alternating fits of the two versions: 133-169 -> 120-146 ms). The
-# calls are the same as the Python loop's, so the result is bit-identical.
+# The copy is in storage order: no lookahead, passed as an empty slice of
+# ``buffers.order`` (a kernel sees the global ``cpu.NO_LOOKAHEAD`` as a read-only
+# constant: a second specialization of each epoch kernel to compile on a cold cache).
+# One thread runs the whole epoch in one call, chunk after chunk: driving the chunks
+# from Python cost a kernel dispatch per chunk and a copy call per part.
 
 
 @kernel(nogil=True)
-def gathered_epoch_plain(X, Y, sw, cw, order, rows, B, YB, swB, border, args):
-    """:func:`~fastgd._kernels.cpu.epoch_plain` over ``order``, ``rows`` rows at a
-    time copied to ``B, YB, swB`` (``border`` = 0, 1, 2, ...); ``args``: its arguments
-    after ``order``."""
+def gathered_epoch_plain(rows, order, chunk_rows, buffers, prog, st, ctl, out):
+    """:func:`~fastgd._kernels.cpu.epoch_plain` over ``order``, ``chunk_rows`` rows at
+    a time copied to ``buffers`` (:class:`~fastgd._kernels.bundles.Buffers`)."""
     n = order.shape[0]
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        gather_rows(X, Y, sw, order, start, stop, B, YB, swB)
-        epoch_plain(B, YB, swB, cw, border[:stop - start], border[:0], *args)
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        gather_rows(rows.X, rows.Y, rows.sw, order, start, stop, buffers.B, buffers.YB,
+                    buffers.swB)
+        chunk = Rows(buffers.B, buffers.YB, buffers.swB, rows.cw)
+        border = buffers.order
+        epoch_plain(chunk, border[:stop - start], border[:0], prog, st, ctl, out)
 
 
 @kernel(nogil=True)
-def gathered_epoch_batch(X, Y, sw, cw, order, rows, B, YB, swB, border, args):
+def gathered_epoch_batch(rows, order, chunk_rows, buffers, prog, st, work, ctl, out):
     """:func:`gathered_epoch_plain` for :func:`~fastgd._kernels.cpu.epoch_batch`
-    (``rows`` is a multiple of the batch size)."""
+    (``chunk_rows`` is a multiple of the batch size)."""
     n = order.shape[0]
-    for start in range(0, n, rows):
-        stop = min(start + rows, n)
-        gather_rows(X, Y, sw, order, start, stop, B, YB, swB)
-        epoch_batch(B, YB, swB, cw, border[:stop - start], border[:0], *args)
+    for start in range(0, n, chunk_rows):
+        stop = min(start + chunk_rows, n)
+        gather_rows(rows.X, rows.Y, rows.sw, order, start, stop, buffers.B, buffers.YB,
+                    buffers.swB)
+        chunk = Rows(buffers.B, buffers.YB, buffers.swB, rows.cw)
+        border = buffers.order
+        epoch_batch(chunk, border[:stop - start], border[:0], prog, st, work, ctl, out)
