@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from . import optim as _optim
 from . import schedules as _sched
 from ._kernels import cpu
-from ._kernels import rules as _r
+from ._kernels import rules
 from ._validation import check_int, check_real
 
 
@@ -47,10 +47,10 @@ def _loop_python(grad, x, n_steps, opt_code, hp, state, sched_code, sp, clip_val
             raise ValueError(
                 f"grad returned an array of length {g.shape[0]}; expected {n}."
             )
-        norms[s] = _r.clip_gradient(g, n, clip_value, clip_norm)
-        lr = _r.lr_at(sched_code, sp, float(s))
+        norms[s] = rules.clip_gradient(g, n, clip_value, clip_norm)
+        lr = rules.lr_at(sched_code, sp, float(s))
         lrs[s] = lr
-        _r.opt_update(opt_code, hp, state, s + 1, lr, x, g, n, n)
+        rules.opt_update(opt_code, hp, state, s + 1, lr, x, g, n, n)
         traj[s + 1] = x
         if not np.isfinite(x).all():
             return s + 1
@@ -122,8 +122,8 @@ def minimize(grad, x0, *, optimizer="sgd", learning_rate=0.01, n_steps=100,
     cn = 0.0 if clip_norm is None else check_real("minimize", "clip_norm", clip_norm,
                                                   low=0.0, low_open=True)
     n = x.shape[0]
-    state = np.zeros((_r.STATE_ROWS[opt_code], n), dtype=np.float64)
-    if opt_code == _r.OPT_ADAGRAD:
+    state = np.zeros((rules.STATE_ROWS[opt_code], n), dtype=np.float64)
+    if opt_code == rules.OPT_ADAGRAD:
         state[0, :] = hp[3]
     traj = np.empty((n_steps + 1, n), dtype=np.float64)
     traj[0] = x

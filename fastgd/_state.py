@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from ._kernels import cpu
-from ._kernels import rules as _r
+from ._kernels import rules
 from ._kernels.bundles import (N_PLAIN_SCALARS, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT,
                                S_INTERCEPT, S_L1NORM, S_SQNORM, S_U, S_WSCALE,
                                BatchState, PlainState)
@@ -139,8 +139,8 @@ class TrainState:
         """(Re)initialize the optimizer's state for ``prog``'s optimizer."""
         k, d1 = self.theta.shape
         # only the rows this optimizer uses (plain SGD keeps one unused row)
-        opt_state = np.zeros((k, _r.STATE_ROWS[prog.opt_code], d1), dtype=np.float64)
-        if prog.opt_code == _r.OPT_ADAGRAD:
+        opt_state = np.zeros((k, rules.STATE_ROWS[prog.opt_code], d1), dtype=np.float64)
+        if prog.opt_code == rules.OPT_ADAGRAD:
             opt_state[:, 0, :] = prog.opt_hp[3]
         self.opt_state = opt_state
         self.step = np.zeros(k, dtype=np.int64)

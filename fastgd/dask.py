@@ -94,7 +94,8 @@ import tempfile
 import numpy as np
 
 from ._bookkeeping import Bookkeeper, warn_if_not_converged
-from ._executors.dask import DaskAllreduce, DaskLocalSGD
+from ._executors.dask import Block, DaskAllreduce, DaskLocalSGD
+from ._kernels.bundles import Rows
 from ._loop import train
 from ._orders import StorageOrder
 from ._state import ReplicaStreams
@@ -233,8 +234,9 @@ def _predict_block(xb, est, method, names):
 
 
 def _prepare_block(xb, yb, swb, target):
-    """One training block on its worker: an aligned C-ordered copy of X, the (n, K)
-    float64 targets, the sample weights and the row order."""
+    """One training block on its worker (a :class:`~fastgd._executors.dask.Block`): an
+    aligned C-ordered copy of X, the (n, K) float64 targets, the sample weights and the
+    row order."""
     xb = np.asarray(xb)
     if xb.dtype not in (np.float32, np.float64):
         xb = xb.astype(np.float64)
@@ -262,8 +264,7 @@ def _prepare_block(xb, yb, swb, target):
     sw = np.ones(n) if swb is None else np.array(swb, dtype=np.float64, copy=True)
     if sw.shape != (n,) or not np.isfinite(sw).all():
         raise ValueError("sample_weight must be finite, of shape (n_samples,).")
-    return {"X": xb, "Y": Y, "sw": sw, "cw": target["cw"],
-            "order": np.arange(n, dtype=np.int64)}
+    return Block(Rows(xb, Y, sw, target["cw"]), np.arange(n, dtype=np.int64))
 
 
 # ------------------------------------------------------------------ client side

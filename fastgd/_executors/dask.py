@@ -13,6 +13,7 @@ bookkeeping (divergence, histories, stopping) is the in-process one.
 """
 
 import copy
+from collections import namedtuple
 
 import numpy as np
 
@@ -24,11 +25,12 @@ from .base import Executor, batch_work
 from .threaded import LOSS_SUMS
 
 
-# ------------------------------------------------------------------ worker tasks
-def block_rows(block):
-    """The :class:`~fastgd._kernels.bundles.Rows` of a prepared block."""
-    return Rows(block["X"], block["Y"], block["sw"], block["cw"])
+#: a row block prepared on its worker: its :class:`~fastgd._kernels.bundles.Rows` and
+#: its row positions (0, 1, ...)
+Block = namedtuple("Block", "rows order")
 
+
+# ------------------------------------------------------------------ worker tasks
 
 def block_grad(block, theta, active, kprog):
     """Gradient and loss sums of one block at ``theta`` (the ``"gd"`` leaf)."""
@@ -36,8 +38,8 @@ def block_grad(block, theta, active, kprog):
     work = BatchWork(np.zeros((n_out, d1)), np.zeros(d1), np.zeros(d1),
                      np.ascontiguousarray(theta), theta[:, -1].copy(), np.zeros(n_out))
     out = np.zeros((n_out, N_OUT))
-    order = block["order"]
-    cpu.batch_grad(block_rows(block), order, cpu.NO_LOOKAHEAD, 0, order.shape[0], kprog,
+    order = block.order
+    cpu.batch_grad(block.rows, order, cpu.NO_LOOKAHEAD, 0, order.shape[0], kprog,
                    active, work, out)
     return {"sum": {"G": work.G, "loss_sums": out[:, list(LOSS_SUMS)].copy()}, "max": {},
             "cat": {}}
@@ -56,7 +58,7 @@ def local_round(block, state, rng_state, prog, n_epochs, weight, replica, whole,
     state = copy.deepcopy(state)  # tasks of an in-process cluster share arguments
     rng = np.random.default_rng()
     rng.bit_generator.state = rng_state
-    _, hist = fit_epochs(state, prog, block_rows(block), block["order"],
+    _, hist = fit_epochs(state, prog, block.rows, block.order,
                          max_epochs=n_epochs, rng=rng, shuffle=shuffle,
                          shuffle_block=shuffle_block, tol=None, n_iter_no_change=1)
     stats = np.stack(hist.stats)

@@ -62,8 +62,8 @@ PlainState = namedtuple("PlainState", "W AW Q SC updates")
 
 #: ``G`` (K, d+1) gradient sums, ``mu``/``inv_sd`` (d+1) batch normalization of the
 #: current batch, ``weff``/``beff`` the weights as seen by the raw features,
-#: ``P`` (K) the predictions of one row
-BatchWork = namedtuple("BatchWork", "G mu inv_sd weff beff P")
+#: ``pred`` (K) the predictions of one row
+BatchWork = namedtuple("BatchWork", "G mu inv_sd weff beff pred")
 
 #: gathered rows of one chunk: ``B`` (rows of X, or a CSR tuple), ``YB``, ``swB``, and
 #: ``order`` = 0, 1, 2, ... (the chunk in storage order)

@@ -35,7 +35,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from . import rules as _r
+from . import rules
 from ._jit import kernel
 from .bundles import (OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE, OUT_UPDATES,
                       OUT_WEIGHT, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT, S_INTERCEPT,
@@ -45,12 +45,12 @@ from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_axpy, r
 
 FASTMATH = {"reassoc", "contract"}
 
-loss_value = kernel(inline="always", fastmath=FASTMATH)(_r.loss_value)
-loss_dloss = kernel(inline="always", fastmath=FASTMATH)(_r.loss_dloss)
-clip_dloss = kernel(inline="always", fastmath=FASTMATH)(_r.clip_dloss)
-lr_at = kernel(fastmath=FASTMATH)(_r.lr_at)
-opt_update = kernel(fastmath=FASTMATH)(_r.opt_update)
-clip_gradient = kernel(fastmath=FASTMATH)(_r.clip_gradient)
+loss_value = kernel(inline="always", fastmath=FASTMATH)(rules.loss_value)
+loss_dloss = kernel(inline="always", fastmath=FASTMATH)(rules.loss_dloss)
+clip_dloss = kernel(inline="always", fastmath=FASTMATH)(rules.clip_dloss)
+lr_at = kernel(fastmath=FASTMATH)(rules.lr_at)
+opt_update = kernel(fastmath=FASTMATH)(rules.opt_update)
+clip_gradient = kernel(fastmath=FASTMATH)(rules.clip_gradient)
 
 PEN_NONE, PEN_L1, PEN_L2, PEN_ELASTICNET = 0, 1, 2, 3  # scikit-learn's codes
 
@@ -122,10 +122,10 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
     n_out = st.W.shape[0]
     # a rate that cannot change within the call is computed once (the same value:
     # lr_at of a constant schedule without warm-up is sp[0] times 1.0)
-    eta_same = prog.sched_unit == _r.UNIT_EPOCH or (prog.sched_code == _r.SCHED_CONSTANT
+    eta_same = prog.sched_unit == rules.UNIT_EPOCH or (prog.sched_code == rules.SCHED_CONSTANT
                                                      and prog.sched_sp[1] <= 0.0)
     eta_call = lr_at(prog.sched_code, prog.sched_sp,
-                     ctl.epoch if prog.sched_unit == _r.UNIT_EPOCH else 0.0)
+                     ctl.epoch if prog.sched_unit == rules.UNIT_EPOCH else 0.0)
     n_rows = order.shape[0]
     block = n_rows if n_out == 1 else PLAIN_BLOCK_ROWS
     if block < 1:
@@ -462,7 +462,7 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
 
     Predictions use ``work.weff``/``work.beff`` (the weights as seen by the raw
     features). Each call only reads shared data, so disjoint row ranges can run in
-    parallel threads with their own ``G``/``P``/``out``.
+    parallel threads with their own ``G``/``pred``/``out``.
 
     With ``r_ik = c s_i l'(x_i . w_k + b_k, y_ik)`` (class weight, sample weight, loss
     derivative clipped as scikit-learn's; the softmax's ``p_ik - y_ik`` for the
@@ -481,7 +481,7 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
     cw = rows.cw
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
-    P = work.P
+    pred = work.pred
     weff = work.weff
     beff = work.beff
     # one prefetch loop for both kinds, as in _one_output_grad
@@ -498,28 +498,28 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
         s = sw[i]
         for k in range(n_out):
             if active[k]:
-                P[k] = beff[k] + row_dot(X, i, weff, k)
+                pred[k] = beff[k] + row_dot(X, i, weff, k)
         if prog.multinomial:
             # class weight of the sample's class (Y is one-hot)
             c_i = 0.0
             for k in range(n_out):
                 c_i += Y[i, k] * cw[k, 0]
-            pmax = P[0]
+            pmax = pred[0]
             for k in range(1, n_out):
-                if P[k] > pmax:
-                    pmax = P[k]
+                if pred[k] > pmax:
+                    pmax = pred[k]
             z = 0.0
             for k in range(n_out):
-                z += math.exp(P[k] - pmax)
+                z += math.exp(pred[k] - pmax)
             lse = pmax + math.log(z)
             lv = lse
             for k in range(n_out):
-                lv -= Y[i, k] * P[k]
+                lv -= Y[i, k] * pred[k]
             out[0, OUT_LOSS] += s * lv
             out[0, OUT_WEIGHT] += s
             out[0, OUT_OBJECTIVE] += lv
             for k in range(n_out):
-                d = c_i * s * (math.exp(P[k] - lse) - Y[i, k])
+                d = c_i * s * (math.exp(pred[k] - lse) - Y[i, k])
                 if d != 0.0:
                     row_axpy(X, i, d, G, k)
                     G[k, n_features] += d
@@ -528,12 +528,12 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
                 if not active[k]:
                     continue
                 yi = Y[i, k]
-                lv = loss_value(prog.loss_code, P[k], yi, prog.loss_eps)
+                lv = loss_value(prog.loss_code, pred[k], yi, prog.loss_eps)
                 out[k, OUT_OBJECTIVE] += lv
                 out[k, OUT_LOSS] += s * lv
                 out[k, OUT_WEIGHT] += s
                 class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
-                d = class_weight * s * clip_dloss(loss_dloss(prog.loss_code, P[k], yi,
+                d = class_weight * s * clip_dloss(loss_dloss(prog.loss_code, pred[k], yi,
                                                              prog.loss_eps))
                 if d != 0.0:
                     row_axpy(X, i, d, G, k)
@@ -595,7 +595,7 @@ def batch_step(m, prog, st, work, ctl, out):
                                               prog.clip_norm)
         if ctl.eta_fixed[k] > 0.0:
             lr = ctl.eta_fixed[k]
-        elif prog.sched_unit == _r.UNIT_EPOCH:
+        elif prog.sched_unit == rules.UNIT_EPOCH:
             lr = lr_at(prog.sched_code, prog.sched_sp, ctl.epoch)
         else:
             lr = lr_at(prog.sched_code, prog.sched_sp, st.updates[k])

@@ -81,17 +81,24 @@ def gather_rows(X, Y, sw, order, start, stop, B, YB, swB):
 
 
 @kernel(nogil=True)
+def _gather_chunk(rows, order, start, stop, buffers):
+    """Copy rows ``order[start:stop]`` to ``buffers``; return them as
+    :class:`~fastgd._kernels.bundles.Rows` (at positions 0, 1, ... there)."""
+    gather_rows(rows.X, rows.Y, rows.sw, order, start, stop, buffers.B, buffers.YB,
+                buffers.swB)
+    return Rows(buffers.B, buffers.YB, buffers.swB, rows.cw)
+
+
+@kernel(nogil=True)
 def gathered_epoch_plain(rows, order, chunk_rows, buffers, prog, st, ctl, out):
     """:func:`~fastgd._kernels.cpu.epoch_plain` over ``order``, ``chunk_rows`` rows at
     a time copied to ``buffers`` (:class:`~fastgd._kernels.bundles.Buffers`)."""
     n = order.shape[0]
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)
-        gather_rows(rows.X, rows.Y, rows.sw, order, start, stop, buffers.B, buffers.YB,
-                    buffers.swB)
-        chunk = Rows(buffers.B, buffers.YB, buffers.swB, rows.cw)
-        border = buffers.order
-        epoch_plain(chunk, border[:stop - start], border[:0], prog, st, ctl, out)
+        chunk = _gather_chunk(rows, order, start, stop, buffers)
+        epoch_plain(chunk, buffers.order[:stop - start], buffers.order[:0], prog, st, ctl,
+                    out)
 
 
 @kernel(nogil=True)
@@ -101,8 +108,6 @@ def gathered_epoch_batch(rows, order, chunk_rows, buffers, prog, st, work, ctl, 
     n = order.shape[0]
     for start in range(0, n, chunk_rows):
         stop = min(start + chunk_rows, n)
-        gather_rows(rows.X, rows.Y, rows.sw, order, start, stop, buffers.B, buffers.YB,
-                    buffers.swB)
-        chunk = Rows(buffers.B, buffers.YB, buffers.swB, rows.cw)
-        border = buffers.order
-        epoch_batch(chunk, border[:stop - start], border[:0], prog, st, work, ctl, out)
+        chunk = _gather_chunk(rows, order, start, stop, buffers)
+        epoch_batch(chunk, buffers.order[:stop - start], buffers.order[:0], prog, st, work,
+                    ctl, out)
