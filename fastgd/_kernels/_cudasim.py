@@ -25,9 +25,15 @@ _LOCK = threading.Lock()
 
 
 class _Warp:
+    """One warp's meeting point. Shuffles alternate between two value buffers, so one
+    barrier per shuffle suffices: a lane that runs ahead writes the other buffer, and
+    can only come back to this one after every lane has passed the next barrier, that
+    is, has read this one."""
+
     def __init__(self, lanes):
         self.lanes = lanes
-        self.values = [None] * lanes
+        self.values = ([None] * lanes, [None] * lanes)
+        self.turn = [0] * lanes
         self.barrier = threading.Barrier(lanes, timeout=TIMEOUT)
 
 
@@ -56,17 +62,16 @@ def _check_mask(mask, warp):
 def _exchange(mask, value, source):
     warp, lane = _warp_of(threading.current_thread())
     _check_mask(mask, warp)
-    warp.values[lane] = value
+    values = warp.values[warp.turn[lane]]
+    warp.turn[lane] ^= 1
+    values[lane] = value
     warp.barrier.wait()
     src = source(lane)
     if src >= 32:  # past the warp: the device returns the lane's own value
-        out = value
-    elif src >= warp.lanes or src < 0:
+        return value
+    if src >= warp.lanes or src < 0:
         raise RuntimeError(f"lane {lane} reads lane {src} of a {warp.lanes}-lane warp")
-    else:
-        out = warp.values[src]
-    warp.barrier.wait()
-    return out
+    return values[src]
 
 
 def shfl_sync(self, mask, value, src_lane):

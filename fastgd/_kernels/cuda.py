@@ -58,7 +58,8 @@ from .counter import counter_keys
 from .cuda_device import (GP_EXTRA, LW, MAX_BLOCKS, MAX_REGISTERS, QMAX, SIMULATOR,
                           SLOT_MIN, TPB, U, bn_phase, grad_slots, order_at, regs_path,
                           step)
-from .cuda_layout import I_BN, I_BATCH, I_HALF_BITS, I_KEYS, Layout, n_slots
+from .cuda_layout import (I_BATCH, I_BN, I_HALF_BITS, I_KEYS, Layout, max_slots_upto,
+                          n_slots)
 
 MODE = os.environ.get("FASTGD_CUDA_MODE", "auto")
 COOP_GRID = int(os.environ.get("FASTGD_CUDA_COOP_GRID", "0"))
@@ -294,7 +295,7 @@ class CudaBackend:
         self.M, self.V, self.F, self.C = self.layout.views(self.buf)
         self.ints = self.layout.ints(self.batch, SLOT_MIN, MAX_BLOCKS)
         self.I = cuda.to_device(self.ints)
-        self.n_slots = n_slots(self.batch, SLOT_MIN, MAX_BLOCKS)
+        self.n_slots = max_slots_upto(self.batch, SLOT_MIN, MAX_BLOCKS)
         self.Gp = cuda.device_array((self.n_slots, k, d + 1 + GP_EXTRA), dtype=np.float64)
         self.Ps = cuda.device_array((self.n_slots if prog.batch_norm else 1, d),
                                     dtype=np.float64)

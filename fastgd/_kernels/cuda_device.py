@@ -187,7 +187,8 @@ def grad_regs(X, YW, order, W, V, C, I, Gp, s, first, nr):
                     p += X[i, cols[q]] * wq[q]
             ps[u] = p
         for u in range(U):
-            ps[u] = warp_sum(ps[u]) + bias
+            if u < n_u:
+                ps[u] = warp_sum(ps[u]) + bias
         for u in range(U):
             if u < n_u:
                 i = np.uint64(order[first + g0 + u])

@@ -130,6 +130,13 @@ def n_slots(m, slot_min, max_slots):
     return (m + rows - 1) // rows
 
 
+def max_slots_upto(batch, slot_min, max_slots):
+    """The most slots of any batch of at most ``batch`` rows (the count is not
+    monotonic in the batch size: 16 rows in slots of 8 are 2 slots, 12 rows in slots
+    of 4 are 3), hence the partial-sum buffers' length."""
+    return min(max_slots, (batch + slot_min - 1) // slot_min)
+
+
 class Layout:
     """Offsets of one fit's state buffer, and its packing to and from the engine's
     state dict (host NumPy arrays, see :func:`fastgd._engine.new_state`)."""
