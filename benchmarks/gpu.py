@@ -286,7 +286,7 @@ def run_size(results, n, d, batches, args):
         b = n if batch == "full" else int(batch)
         base = {"n": n, "d": d, "batch": batch, "steps": -(-n // b)}
         gpu = {}
-        for mode in GPU_MODES:
+        for mode in args.modes.split(","):
             if mode == "persistent" and b * d * X.itemsize > PERSISTENT_BENCH_MAX_BYTES:
                 results.add(**base, contender=f"fastgd GPU {mode}",
                             skipped="one multiprocessor would stream the whole batch")
@@ -306,10 +306,11 @@ def run_size(results, n, d, batches, args):
             for jobs in (1, -1):
                 attempt(results, base, f"fastgd CPU n_jobs={jobs}", time_fastgd, X, y,
                         batch, "cpu", args.cpu_epochs, None, jobs)
-        attempt(results, base, "PyTorch CUDA", time_torch, Xd, y, batch,
-                args.torch_steps)
-        attempt(results, base, "PyTorch CUDA graph", time_torch, Xd, y, batch,
-                args.torch_steps, graph=True)
+        if not args.skip_torch:
+            attempt(results, base, "PyTorch CUDA", time_torch, Xd, y, batch,
+                    args.torch_steps)
+            attempt(results, base, "PyTorch CUDA graph", time_torch, Xd, y, batch,
+                    args.torch_steps, graph=True)
     del Xd
     return floors
 
@@ -439,8 +440,18 @@ def main(argv=None):
     ap.add_argument("--torch-steps", type=int, default=300,
                     help="PyTorch steps timed per minibatch size")
     ap.add_argument("--skip-cpu", action="store_true", help="leave out fastgd CPU")
+    ap.add_argument("--skip-torch", action="store_true", help="leave out PyTorch")
+    ap.add_argument("--modes", default=",".join(GPU_MODES),
+                    help="comma-separated fastgd GPU modes to time (default: all)")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "gpu.json"))
+    ap.add_argument("--render", metavar="JSON",
+                    help="print the table of an earlier run's JSON and exit")
     args = ap.parse_args(argv)
+    if args.render:
+        res = json.loads(Path(args.render).read_text())
+        print(f"device: {res['meta'].get('device')}  date: {res['meta'].get('date')}")
+        print(markdown(res["rows"]))
+        return 0
     if not kc.available():
         print("No CUDA device (numba.cuda.is_available() is False): run this on a GPU "
               "machine, or with NUMBA_ENABLE_CUDASIM=1 --quick for a smoke run.")
@@ -459,7 +470,7 @@ def main(argv=None):
     results = Results(args.out, meta)
     print(f"device: {meta['device']}  date: {meta['date']}", flush=True)
     if args.check:
-        n, d = (200, 6) if args.quick else (200_000, 50)
+        n, d = (200, 6) if args.quick else (100_000, 50)
         ok = check(results, n, d, 64 if args.quick else 1000, 40 if args.quick else 300)
         meta["kernels"] = kernel_report()
         results.add(contender="check summary", ok=ok)
