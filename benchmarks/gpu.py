@@ -237,10 +237,14 @@ class Results:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.meta = meta
         self.rows = []
+        self._write()
+
+    def _write(self):
+        self.path.write_text(json.dumps({"meta": self.meta, "rows": self.rows}, indent=2))
 
     def add(self, **row):
         self.rows.append(row)
-        self.path.write_text(json.dumps({"meta": self.meta, "rows": self.rows}, indent=2))
+        self._write()
         sec = row.get("seconds_per_epoch")
         msg = f"{sec:.4g} s/epoch" if sec is not None else row.get("error", "")
         print(f"  {row.get('n')}x{row.get('d')} batch={row.get('batch')} "
@@ -448,6 +452,9 @@ def main(argv=None):
                     help="print the table of an earlier run's JSON and exit")
     args = ap.parse_args(argv)
     if args.render:
+        if not Path(args.render).is_file():
+            print(f"{args.render}: no results")
+            return 1
         res = json.loads(Path(args.render).read_text())
         print(f"device: {res['meta'].get('device')}  date: {res['meta'].get('date')}")
         print(markdown(res["rows"]))

@@ -195,3 +195,24 @@ def test_shared_and_local_array_shapes_are_compile_time_constants():
                     ok = (isinstance(part, ast.Constant) and isinstance(part.value, int)
                           ) or (isinstance(part, ast.Name) and part.id in constants)
                     assert ok, f"{path.name}:{node.lineno}: shape {ast.unparse(shape)}"
+
+
+def test_gpu_array_dtype_is_read_from_its_interface():
+    # a PyTorch CUDA tensor's dtype is torch.float32, which NumPy cannot interpret
+    # (the fit failed with "Cannot interpret 'torch.float32' as a data type")
+    from fastgd import _device
+
+    if _device.cuda_status()[0]:
+        pytest.skip("a CUDA device is present (tests/cuda_sim/test_gpu_device.py "
+                    "fits a real PyTorch tensor)")
+
+    class TorchLike:
+        dtype = "torch.float32"
+        shape = (4, 2)
+        __cuda_array_interface__ = {"shape": (4, 2), "typestr": "<f4", "data": (0, False),
+                                    "version": 3}
+
+    assert _device.device_dtype_shape(TorchLike()) == (np.dtype(np.float32), (4, 2))
+    est = FastSGDRegressor(device="cuda")
+    X, y = _device.validate_device_X_y(est, TorchLike(), np.zeros(4), True, False, True)
+    assert est.n_features_in_ == 2 and y.shape == (4,)
