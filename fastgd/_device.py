@@ -114,17 +114,28 @@ def take_rows(X, idx):
     return _kc.take_rows(X, idx)
 
 
+def device_dtype_shape(X):
+    """``(dtype, shape)`` of a GPU array, from its ``__cuda_array_interface__`` where
+    it has one: a PyTorch tensor's ``dtype`` is ``torch.float32``, which NumPy cannot
+    interpret, while the interface's ``typestr`` (``"<f4"``) is NumPy's own."""
+    cai = getattr(X, "__cuda_array_interface__", None)
+    if cai is not None:
+        return np.dtype(cai["typestr"]), tuple(int(s) for s in cai["shape"])
+    return np.dtype(X.dtype), tuple(int(s) for s in X.shape)
+
+
 def validate_device_X_y(est, X, y, reset, multi_output, y_numeric):
     """Check a GPU array ``X`` (2-D float32/float64) without copying it; ``y`` (and
-    only ``y``) is brought to the host. Returns ``(X, y)``.
+    only ``y``) is brought to the host. Returns ``(X, y)``, ``X`` as a numba device
+    array (a view of the same memory) when the CUDA backend is usable, so that its
+    ``dtype`` is a NumPy dtype whatever library made it.
 
     Values are not checked for NaN/inf (that would be a pass over X): non-finite
     values make the training diverge, which raises the usual overflow error.
     """
     from sklearn.utils.validation import _check_y, check_consistent_length
 
-    shape = tuple(int(s) for s in X.shape)
-    dtype = np.dtype(X.dtype)
+    dtype, shape = device_dtype_shape(X)
     if len(shape) != 2:
         raise ValueError(f"Expected a 2-D GPU array X, got shape {shape}.")
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -147,4 +158,8 @@ def validate_device_X_y(est, X, y, reset, multi_output, y_numeric):
     y = _check_y(to_host(y), multi_output=multi_output, y_numeric=y_numeric,
                  estimator=est)
     check_consistent_length(np.empty((shape[0], 0)), y)
+    if cuda_status()[0]:  # else the fit stops at resolve() with the reason
+        from ._kernels import cuda as _kc
+
+        X = _kc.as_device(X)
     return X, y

@@ -14,6 +14,7 @@ from fastgd._executors.base import batch_work
 from fastgd._kernels import cpu as kcpu
 from fastgd._kernels.bundles import BatchState, Rows, epoch_control
 from fastgd._kernels import cuda as kc
+from fastgd._kernels import cuda_layout as layout
 
 
 def data(n=29, d=3, seed=0):
@@ -50,7 +51,7 @@ class HostCounterBackend:
             epoch_control(active, eta_fixed, epoch), out)
 
 
-@pytest.mark.parametrize("mode", ["step", "epoch"])
+@pytest.mark.parametrize("mode", ["step", "cooperative"])
 def test_device_shuffle_matches_host_order(mode, monkeypatch):
     monkeypatch.setattr(kc, "MODE", mode)
     X, y = data()
@@ -67,9 +68,11 @@ def test_device_shuffle_matches_host_order(mode, monkeypatch):
 def test_order_kernel_is_the_host_permutation():
     rows = np.arange(3, 60, 2, dtype=np.int64)  # a subset, as with early stopping
     for seed in (0, 1, 2**62 + 12345):
-        half_bits, keys = counter.counter_keys(rows.shape[0], seed)
+        ints = np.zeros(layout.NI, dtype=np.int64)
+        ints[layout.I_HALF_BITS], ints[layout.I_KEYS:layout.I_KEYS + 4] = \
+            counter.counter_keys(rows.shape[0], seed)
         out = cuda.device_array(rows.shape[0], dtype=np.int64)
-        kc._k_order[4, kc.TPB](cuda.to_device(rows), half_bits, cuda.to_device(keys), out)
+        kc._k_order[4, kc.TPB](cuda.to_device(rows), cuda.to_device(ints), out)
         host = counter.counter_order(rows, seed)
         np.testing.assert_array_equal(out.copy_to_host(), host)
         assert sorted(host.tolist()) == rows.tolist()

@@ -1,10 +1,13 @@
 """GPU kernels vs the CPU loop, option by option, in the CUDA simulator.
 
-Every fit runs on the GPU backend in both of its modes (``"step"``: a gradient grid
-launch + a step launch per batch; ``"epoch"``: one persistent kernel per epoch) with 8
-threads per block and at most 3 blocks (see conftest.py), and is compared with the
-same fit on the CPU. The CPU sums rows sequentially, the GPU in blocks and trees, so
-the two agree to rounding: 1e-10 in float64.
+Every fit runs on the GPU backend with 8 threads per block and at most 3 slots (see
+conftest.py) and is compared with the same fit on the CPU. The CPU sums rows
+sequentially, the GPU in slots, warps and trees, so the two agree to rounding: 1e-10
+in float64. The option matrix runs in step mode (a gradient launch of a block per
+slot: the multi-block path the simulator can run); the three modes sum the same slots
+in the same order, which ``test_modes_are_bitwise_identical`` checks on one fit of
+each kind (the simulator runs the cooperative kernel on one block). On a GPU
+(``FASTGD_TEST_REAL_GPU=1``) the matrix runs in every mode.
 """
 
 import numpy as np
@@ -13,7 +16,7 @@ import pytest
 from fastgd import FastSGDClassifier, FastSGDRegressor, optim, schedules
 from fastgd._kernels import cuda as kc
 
-MODES = ["step", "epoch"]
+MODES = ["step"] if kc.SIMULATOR else ["step", "persistent", "cooperative"]
 
 
 @pytest.fixture(params=MODES)
@@ -151,6 +154,16 @@ def test_full_batch_grid_strided(mode):
          max_iter=3)
 
 
+@pytest.mark.parametrize("d", [20, 40], ids=["regs-3-lanes-deep", "tile-wide"])
+def test_wide_rows(mode, d):
+    # 8 lanes x 4 registers: 20 features fill 3 registers per lane on the register
+    # path, 40 features take the tile path (and several lanes' strides)
+    assert kc.regs_path(1, 20, False) and not kc.regs_path(1, 40, False)
+    X, y = data(n=37, d=d)
+    pair(FastSGDRegressor, X, y, batch_size=16, optimizer="momentum", eta0=0.01,
+         penalty="l2", alpha=0.01)
+
+
 def test_float32_within_float32_rounding(mode):
     X, y = data(dtype=np.float32)
     # the arithmetic is float64 on both (float32 values promoted as they are read):
@@ -184,3 +197,56 @@ def test_divergence_raises(mode):
         FastSGDRegressor(device="cuda", batch_size=12, learning_rate="constant",
                          eta0=1e10, max_iter=60,
                          tol=None).fit(X * 1e3, y * 1e3)
+
+
+MODE_CASES = {
+    "regs-adam-shuffled": (FastSGDRegressor, dict(k=1), dict(
+        batch_size=12, optimizer="adam", eta0=0.05, clip_norm=0.5, penalty="l2",
+        alpha=0.01, shuffle=True)),
+    "tile-multi-output": (FastSGDRegressor, dict(k=2), dict(
+        batch_size=12, optimizer="momentum", eta0=0.05, clip_value=0.05)),
+    "multinomial": (FastSGDClassifier, dict(classes=4), dict(
+        batch_size=12, loss="log_loss", multi_class="multinomial", average=2,
+        penalty="elasticnet", alpha=0.01, eta0=0.1)),
+    "batch-norm": (FastSGDRegressor, dict(k=1, n=25), dict(
+        batch_size=12, batch_norm=True, eta0=0.02)),
+    "full-batch": (FastSGDRegressor, dict(k=2, n=50), dict(
+        batch_size="full", optimizer="rmsprop", eta0=0.01)),
+}
+
+
+@pytest.mark.parametrize("other", ["persistent", "cooperative"])
+@pytest.mark.parametrize("case", list(MODE_CASES))
+def test_modes_are_bitwise_identical(case, other, monkeypatch):
+    Est, shape, params = MODE_CASES[case]
+    X, y = data(n=shape.get("n", 29), k=shape.get("k", 1))
+    if "classes" in shape:
+        y = labels(X, shape["classes"])
+    params = {"max_iter": 2, "tol": None, "random_state": 0, "shuffle": False, **params}
+    fits = {}
+    for mode in ("step", other):
+        monkeypatch.setattr(kc, "MODE", mode)
+        fits[mode] = Est(device="cuda", **params).fit(X, y)
+    a, b = fits["step"], fits[other]
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+    assert a.loss_curve_ == b.loss_curve_
+    assert a.grad_norm_curve_ == b.grad_norm_curve_
+    for key, value in a.optimizer_state_.items():
+        np.testing.assert_array_equal(b.optimizer_state_[key], value)
+
+
+def test_backend_runs_the_mode_asked(monkeypatch):
+    from fastgd._program import lower
+
+    X, y = data()
+    prog = lower(FastSGDRegressor(batch_size=12))
+    for mode in ("step", "persistent", "cooperative"):
+        monkeypatch.setattr(kc, "MODE", mode)
+        be = kc.CudaBackend(X, y[:, None], np.ones(29), np.ones((1, 2)), np.arange(29),
+                            prog)
+        assert be.mode == mode and be.n_slots == 3
+        expected = {"step": 3, "persistent": 1, "cooperative": 1 if kc.SIMULATOR else None}
+        assert be.grid == expected[mode] or (expected[mode] is None and 1 <= be.grid <= 3)
+    with pytest.raises(ValueError, match="FASTGD_CUDA_MODE"):
+        kc.choose_mode(12, 3, 8, "epoch")
