@@ -90,17 +90,18 @@ def test_slots_cover_every_batch_in_order():
 
 def test_layout_round_trip():
     from fastgd import FastSGDRegressor, optim
-    from fastgd._engine import new_state
+    from fastgd._kernels.bundles import BatchState
+    from fastgd._state import TrainState
     from fastgd._kernels import cuda_layout as L
     from fastgd._program import lower
 
     prog = lower(FastSGDRegressor(optimizer=optim.Adam(amsgrad=True), batch_norm=True,
                                   clip_norm=0.5, average=3))
     rng = np.random.default_rng(0)
-    state = new_state(2, 5, prog)
+    state = TrainState.new(2, 5, prog).batch_arrays()
     for key in ("theta", "avg", "opt_state", "bn_mean", "bn_var", "updates"):
-        state[key][...] = rng.normal(size=state[key].shape)
-    state["step"][:] = [7, 9]
+        getattr(state, key)[...] = rng.normal(size=getattr(state, key).shape)
+    state.step[:] = [7, 9]
     layout = L.Layout(2, 5, prog)
     buf = np.zeros(layout.size)
     cw = np.array([[1.0, 2.0], [3.0, 4.0]])
@@ -108,17 +109,16 @@ def test_layout_round_trip():
     M, V, F, C = layout.views(buf)
     assert V[1, L.V_ACTIVE] == 0.0 and V[1, L.V_ETA] == 0.5 and C[L.C_EPOCH] == 4.0
     np.testing.assert_array_equal(V[:, L.V_CWPOS:L.V_CWNEG + 1], cw)
-    np.testing.assert_array_equal(M[L.M_STATE + 2, 1], state["opt_state"][1, 2])
+    np.testing.assert_array_equal(M[L.M_STATE + 2, 1], state.opt_state[1, 2])
     assert C[L.C_CLIP_NORM] == 0.5 and C[L.C_AVERAGE] == 3.0
     np.testing.assert_array_equal(C[L.C_HP:layout.c_sp], prog.opt_hp)
     np.testing.assert_array_equal(C[layout.c_sp:], prog.sched_sp)
     V[:, L.V_OUT + L.OUT_N] = [3.0, 0.0]
-    back = {key: np.zeros_like(value) for key, value in state.items()
-            if isinstance(value, np.ndarray)}
+    back = BatchState(*(np.zeros_like(value) for value in state))
     out = np.zeros((2, L.N_OUT))
     layout.unpack(buf, back, out)
     for key in ("theta", "avg", "opt_state", "bn_mean", "bn_var", "updates", "step"):
-        np.testing.assert_array_equal(back[key], state[key])
+        np.testing.assert_array_equal(getattr(back, key), getattr(state, key))
     np.testing.assert_array_equal(out[:, L.OUT_N], [3.0, 0.0])
 
 

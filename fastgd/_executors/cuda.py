@@ -4,7 +4,8 @@
 The device draws each epoch's permutation itself from one seed
 (:class:`fastgd._orders.SeedOrder`) and copies the state back into the host arrays at
 every epoch's end, so the estimator never holds a device array and the bookkeeping
-sees the same state as on the CPU.
+sees the same state as on the CPU. The backend packs the state into one device buffer
+(:mod:`fastgd._kernels.cuda_layout`): one upload and one download per epoch.
 """
 
 import numpy as np
@@ -19,9 +20,9 @@ class CudaEpochs(Executor):
         self.arrays = None
 
     def start(self, state):
-        state.unscale()  # uploaded once, in the batch representation
+        state.unscale()  # the device trains the batch representation
         # the backend writes into these same host arrays at every epoch's end
-        self.arrays = state.batch_arrays()._asdict()
+        self.arrays = state.batch_arrays()
         self.backend.start(self.arrays)
 
     def run(self, state, order, ctl, n_epochs=1):

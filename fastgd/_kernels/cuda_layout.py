@@ -138,8 +138,9 @@ def max_slots_upto(batch, slot_min, max_slots):
 
 
 class Layout:
-    """Offsets of one fit's state buffer, and its packing to and from the engine's
-    state dict (host NumPy arrays, see :func:`fastgd._engine.new_state`)."""
+    """Offsets of one fit's state buffer, and its packing to and from the training
+    state's arrays (a :class:`~fastgd._kernels.bundles.BatchState` of host NumPy
+    arrays, see :meth:`fastgd._state.TrainState.batch_arrays`)."""
 
     def __init__(self, n_outputs, n_features, prog):
         self.k = int(n_outputs)
@@ -183,38 +184,38 @@ class Layout:
         return out
 
     def pack(self, buf, state, cw, active, eta_fixed, epoch):
-        """Fill the host buffer ``buf`` from the engine's state (statistics zeroed)."""
+        """Fill the host buffer ``buf`` from the training state (statistics zeroed)."""
         M, V, F, C = self.views(buf)
         d = self.d
         p = self.prog
-        M[M_THETA] = state["theta"]
-        M[M_AVG] = state["avg"]
+        M[M_THETA] = state.theta
+        M[M_AVG] = state.avg
         M[M_G] = 0.0
-        M[M_WEFF] = state["theta"]
-        M[M_STATE:] = np.transpose(state["opt_state"], (1, 0, 2))
+        M[M_WEFF] = state.theta
+        M[M_STATE:] = np.transpose(state.opt_state, (1, 0, 2))
         V[:, V_ACTIVE] = active
         V[:, V_ETA] = eta_fixed
-        V[:, V_KSTEP] = state["step"]
-        V[:, V_TUPD] = state["updates"]
+        V[:, V_KSTEP] = state.step
+        V[:, V_TUPD] = state.updates
         V[:, V_CWPOS:V_CWNEG + 1] = cw
         V[:, V_OUT:] = 0.0
         F[:] = 0.0
-        F[F_BN_MEAN, :d] = state["bn_mean"]
-        F[F_BN_VAR, :d] = state["bn_var"]
+        F[F_BN_MEAN, :d] = state.bn_mean
+        F[F_BN_VAR, :d] = state.bn_var
         C[:C_HP] = (p.loss_eps, p.alpha_l2, p.alpha_l1, p.clip_value, p.clip_norm,
                     p.average, p.bn_momentum, p.bn_eps, epoch)
         C[C_HP:self.c_sp] = self.hp
         C[self.c_sp:] = self.sp
 
     def unpack(self, buf, state, out):
-        """Copy a downloaded buffer back into the engine's state and ``out`` (K, 6)."""
+        """Copy a downloaded buffer back into the training state and ``out`` (K, 6)."""
         M, V, F, _ = self.views(buf)
         d = self.d
-        state["theta"][...] = M[M_THETA]
-        state["avg"][...] = M[M_AVG]
-        state["opt_state"][...] = np.transpose(M[M_STATE:], (1, 0, 2))
-        state["step"][:] = V[:, V_KSTEP].astype(np.int64)
-        state["updates"][:] = V[:, V_TUPD]
-        state["bn_mean"][:] = F[F_BN_MEAN, :d]
-        state["bn_var"][:] = F[F_BN_VAR, :d]
+        state.theta[...] = M[M_THETA]
+        state.avg[...] = M[M_AVG]
+        state.opt_state[...] = np.transpose(M[M_STATE:], (1, 0, 2))
+        state.step[:] = V[:, V_KSTEP].astype(np.int64)
+        state.updates[:] = V[:, V_TUPD]
+        state.bn_mean[:] = F[F_BN_MEAN, :d]
+        state.bn_var[:] = F[F_BN_VAR, :d]
         out[...] = V[:, V_OUT:]

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fastgd import FastSGDClassifier, FastSGDRegressor
-from fastgd._engine import new_state
+from fastgd._state import TrainState
 from fastgd._kernels import cuda as kc
 from fastgd._kernels.cuda_layout import OUT_N
 from fastgd._program import lower
@@ -94,7 +94,7 @@ def test_cooperative_backend_uses_many_blocks_and_compiled_launches():
     X, y = data()
     be, prog = _backend(X, y, 2048, "cooperative")
     assert be.mode == "cooperative" and be.grid > 1 and be.grid <= be.n_slots
-    state = new_state(1, X.shape[1], prog)
+    state = TrainState.new(1, X.shape[1], prog).batch_arrays()
     be.start(state)
     out = np.zeros((1, 6))
     be.epoch(state, 1234, np.ones(1, bool), np.zeros(1), 0.0, out)

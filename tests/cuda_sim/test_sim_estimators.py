@@ -12,7 +12,7 @@ from fastgd import FastSGDClassifier, FastSGDRegressor, _device
 from fastgd._kernels import counter
 from fastgd._executors.base import batch_work
 from fastgd._kernels import cpu as kcpu
-from fastgd._kernels.bundles import BatchState, Rows, epoch_control
+from fastgd._kernels.bundles import Rows, epoch_control
 from fastgd._kernels import cuda as kc
 from fastgd._kernels import cuda_layout as layout
 
@@ -41,13 +41,13 @@ class HostCounterBackend:
         pass
 
     def epoch(self, state, seed, active, eta_fixed, epoch, out):
-        k, d1 = state["theta"].shape
+        k, d1 = state.theta.shape
         order = self.train_idx if seed is None else counter.counter_order(self.train_idx,
                                                                           seed)
         kcpu.epoch_batch(
             Rows(self.X, self.Y, self.sw, self.cw), order, kcpu.NO_LOOKAHEAD,
             self.prog.kernel_program(self.X, self.train_idx.shape[0]),
-            BatchState(**state), batch_work(k, d1 - 1),
+            state, batch_work(k, d1 - 1),
             epoch_control(active, eta_fixed, epoch), out)
 
 
