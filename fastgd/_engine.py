@@ -129,6 +129,15 @@ def current_params(state, prog):
     return _fold_batch_norm(theta[:, :-1], theta[:, -1].copy(), state, prog)
 
 
+def host_rates(prog, state, eta_fixed):
+    """Fill ``eta_fixed`` (a rate > 0 overrides the kernels' schedule) for the next epoch:
+    the ``"adaptive"`` rates, or a :class:`fastgd.schedules.Lambda`'s rate."""
+    if prog.adaptive:
+        eta_fixed[:] = state["eta"]
+    elif prog.host_lr is not None:
+        eta_fixed[:] = prog.host_lr(state["epochs"])
+
+
 class History:
     """Per-epoch records of one fit call."""
 
@@ -328,8 +337,7 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
                 order = draw_permutation(rng, train_idx)
             else:
                 order = train_idx
-            if prog.adaptive:
-                eta_fixed[:] = state["eta"]
+            host_rates(prog, state, eta_fixed)
             out[...] = 0.0
             if backend is not None:
                 backend.epoch(state, order, active, eta_fixed, float(state["epochs"]),

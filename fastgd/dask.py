@@ -792,8 +792,7 @@ class _Fit:
             while epochs_done < max_epochs and active.any():
                 rows = [0] if joint else np.flatnonzero(active)
                 if self.strategy == "gd":
-                    if prog.adaptive:
-                        eta_fixed[:] = state["eta"]
+                    _engine.host_rates(prog, state, eta_fixed)
                     self._gd_epoch(state, prog, active, eta_fixed, out)
                     n_ep = 1
                     finite = bool(np.isfinite(state["theta"]).all())

@@ -27,6 +27,11 @@ class Optimizer(Spec, metaclass=ABCMeta):
     """Base class of the update rules."""
 
     _code = None
+    #: ``torch.optim``'s default ``lr`` for this rule (torch 2.13): the estimators'
+    #: ``eta0`` when it is left at None, with a constant rate. ``None`` (plain
+    #: :class:`SGD`): scikit-learn's defaults instead (``eta0=0.01`` and the estimator's
+    #: ``learning_rate``), so that ``optimizer="sgd"`` stays ``SGDRegressor``.
+    default_lr = None
 
     @abstractmethod
     def _hyper(self):
@@ -81,6 +86,7 @@ class Momentum(Optimizer):
     """
 
     _code = _r.OPT_MOMENTUM
+    default_lr = 1e-3
 
     def __init__(self, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0):
         self.momentum = momentum
@@ -117,6 +123,7 @@ class Adagrad(Optimizer):
     """
 
     _code = _r.OPT_ADAGRAD
+    default_lr = 1e-2
 
     def __init__(self, lr_decay=0.0, eps=1e-10, initial_accumulator_value=0.0,
                  weight_decay=0.0):
@@ -158,6 +165,7 @@ class RMSprop(Optimizer):
     """
 
     _code = _r.OPT_RMSPROP
+    default_lr = 1e-2
 
     def __init__(self, alpha=0.99, eps=1e-8, momentum=0.0, centered=False,
                  weight_decay=0.0):
@@ -188,8 +196,7 @@ class Adadelta(Optimizer):
         A \leftarrow \rho A + (1-\rho)\Delta^2,\quad
         \theta \leftarrow \theta - \eta_t \Delta
 
-    PyTorch's default learning rate for Adadelta is 1.0: set ``eta0=1.0`` (or a
-    schedule with ``lr=1.0``) to match it.
+    Its default rate is PyTorch's, 1.0 (``eta0=None`` with the estimators).
 
     Parameters
     ----------
@@ -199,6 +206,7 @@ class Adadelta(Optimizer):
     """
 
     _code = _r.OPT_ADADELTA
+    default_lr = 1.0
 
     def __init__(self, rho=0.9, eps=1e-6, weight_decay=0.0):
         self.rho = rho
@@ -236,6 +244,7 @@ class Adam(Optimizer):
     """
 
     _code = _r.OPT_ADAM
+    default_lr = 1e-3
 
     def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, weight_decay=0.0):
         self.beta1 = beta1

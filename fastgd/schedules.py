@@ -60,6 +60,11 @@ class Schedule(Spec):
     def _extra(self, context):
         return []
 
+    def _host_rate(self, eta0=1.0):
+        """``epoch -> rate`` computed on the host once per epoch, or None (the kernels
+        evaluate the schedule themselves)."""
+        return None
+
     @property
     def counts(self):
         """``"update"`` or ``"epoch"``: what the counter ``t`` counts."""
@@ -394,22 +399,204 @@ class Warmup(Schedule):
         inner = _inner(self.schedule)
         if isinstance(inner, Warmup):
             raise ValueError("Warmup cannot wrap another Warmup.")
+        if isinstance(inner, Lambda):
+            raise ValueError("Warmup cannot wrap a Lambda schedule: write the warm-up "
+                             "into its function.")
         code, sp, unit = inner._lower(eta0, context)
         sp[1] = float(check_int("Warmup", "warmup_steps", self.warmup_steps, low=0))
         sp[2] = check_real("Warmup", "start_factor", self.start_factor, low=0.0, high=1.0)
         return code, sp, unit
 
 
-def _inner(schedule):
+class Sequential(Schedule):
+    r"""Schedules one after another (PyTorch's ``SequentialLR``, optax's
+    ``join_schedules``).
+
+    With milestones :math:`m_1 < \dots < m_{k-1}` (and :math:`m_0 = 0`), the rate at
+    :math:`m_{i} \le t < m_{i+1}` is that of ``schedules[i]`` at :math:`t - m_i`: each
+    schedule starts its own count at its milestone, from its own base rate (its ``lr``,
+    or ``eta0``). Every schedule counts in the same unit, which is the sequence's; the
+    milestones are in that unit.
+
+    Parameters
+    ----------
+    schedules : sequence of Schedule
+        At least one; ``"constant"`` and ``"invscaling"`` are accepted too. Neither
+        another ``Sequential`` (flatten it) nor a :class:`Lambda` (write the whole
+        sequence into its function).
+    milestones : sequence of int
+        ``len(schedules) - 1`` strictly increasing counts, the first >= 1.
+
+    Examples
+    --------
+    >>> from fastgd.schedules import Constant, Cosine, Sequential, Step, Warmup
+    >>> warm_cos = Sequential([Warmup(Constant(unit="epoch"), warmup_steps=5,
+    ...                               start_factor=0.1), Cosine(T_max=45)], milestones=[5])
+    >>> [round(warm_cos(t, eta0=0.1), 4) for t in (0, 4, 5, 50)]
+    [0.01, 0.082, 0.1, 0.0]
+    >>> then_step = Sequential([Cosine(T_max=50), Step(step_size=10, gamma=0.5, lr=0.01)],
+    ...                        milestones=[50])
+    >>> [round(then_step(t, eta0=0.1), 4) for t in (49, 50, 60)]
+    [0.0001, 0.01, 0.005]
+    """
+
+    def __init__(self, schedules, milestones):
+        self.schedules = schedules
+        self.milestones = milestones
+
+    def _parts(self):
+        """The validated ``(schedules, milestones)``."""
+        for name in ("schedules", "milestones"):
+            value = getattr(self, name)
+            if isinstance(value, (str, Schedule)) or not hasattr(value, "__iter__"):
+                raise InvalidParameterError(
+                    f"The '{name}' parameter of Sequential must be a sequence; got "
+                    f"{value!r}."
+                )
+        scheds = [_inner(s, "Sequential") for s in self.schedules]
+        ms = [check_int("Sequential", "milestones", m, low=1) for m in self.milestones]
+        if not scheds:
+            raise ValueError("Sequential needs at least one schedule.")
+        if len(ms) != len(scheds) - 1:
+            raise ValueError(
+                f"Sequential needs one milestone fewer than schedules; got "
+                f"{len(scheds)} schedules and {len(ms)} milestones."
+            )
+        if any(b <= a for a, b in zip(ms, ms[1:])):
+            raise ValueError(f"Sequential's milestones must increase strictly; got {ms}.")
+        for s in scheds:
+            if isinstance(s, (Sequential, Lambda)) or (
+                    isinstance(s, Warmup) and isinstance(_inner(s.schedule), Sequential)):
+                raise ValueError(
+                    f"Sequential cannot hold a {type(s).__name__} schedule"
+                    + (": flatten the sequences into one." if not isinstance(s, Lambda)
+                       else ": write the whole sequence into the Lambda's function.")
+                )
+        units = {s.counts for s in scheds}
+        if len(units) > 1:
+            raise ValueError(
+                "Sequential's schedules must count in one unit; got "
+                + ", ".join(f"{type(s).__name__} ({s.counts})" for s in scheds) + "."
+            )
+        return scheds, ms
+
+    @property
+    def counts(self):
+        return self._parts()[0][0].counts
+
+    @property
+    def lr(self):
+        return None
+
+    def _lower(self, eta0=1.0, context=None):
+        scheds, ms = self._parts()
+        blocks = [s._lower(eta0, context) for s in scheds]
+        k = len(blocks)
+        head = [float(blocks[0][1][0]), 0.0, 0.0, float(k)] + [float(m) for m in ms]
+        offset = len(head) + 2 * k
+        tail = []
+        for code, sp, _ in blocks:
+            head += [float(code), float(offset)]
+            tail += list(sp)
+            offset += len(sp)
+        return _r.SCHED_SEQUENTIAL, np.asarray(head + tail, dtype=np.float64), blocks[0][2]
+
+
+class Lambda(Schedule):
+    r"""A rate from your own function of the epoch (PyTorch's ``LambdaLR``).
+
+    :math:`\eta_e = \eta_0\, f(e)` for epoch :math:`e = 0, 1, \dots` (counted over the
+    whole training history, as the other epoch-unit schedules). ``fn`` is called on
+    the host once per epoch and its rate handed to the compiled loop as a number, so
+    any Python function works and nothing is recompiled. It must return a finite
+    float >= 0.
+
+    A ``lambda`` (or a closure) cannot be pickled: an estimator holding one cannot be
+    pickled or sent to Dask workers by the standard pickler. Define ``fn`` with
+    ``def`` at module level to keep the estimator picklable.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(epoch: int) -> float``, the multiplier of the base rate.
+    lr : float or None, default=None
+        The base rate :math:`\eta_0`; None takes the estimator's ``eta0``.
+
+    Examples
+    --------
+    >>> from fastgd.schedules import Lambda
+    >>> def halve_every_10(epoch):
+    ...     return 0.5 ** (epoch // 10)
+    >>> sched = Lambda(halve_every_10, lr=0.1)
+    >>> sched.counts, sched(0), sched(25)
+    ('epoch', 0.1, 0.025)
+    """
+
+    _code = _r.SCHED_CONSTANT
+    _default_unit = "epoch"
+
+    def __init__(self, fn, lr=None):
+        self.fn = fn
+        self.lr = lr
+
+    def _check_fn(self):
+        if not callable(self.fn):
+            raise InvalidParameterError(
+                f"The 'fn' parameter of Lambda must be a callable; got {self.fn!r}."
+            )
+
+    def _lower(self, eta0=1.0, context=None):
+        # the kernels see a constant 0: every epoch's rate arrives from the host (a rate
+        # of 0 from fn then also means 0)
+        self._check_fn()
+        self._base(eta0)
+        return _r.SCHED_CONSTANT, np.zeros(3, dtype=np.float64), _r.UNIT_EPOCH
+
+    def _host_rate(self, eta0=1.0):
+        self._check_fn()
+        return _LambdaRate(self.fn, self._base(eta0))
+
+    def __call__(self, t, eta0=1.0):
+        """Learning rate at epoch ``t`` (a number or an array of epochs)."""
+        rate = self._host_rate(eta0)
+        if np.ndim(t) == 0:
+            return rate(int(t))
+        return np.array([rate(int(v)) for v in np.ravel(t)]).reshape(np.shape(t))
+
+
+class _LambdaRate:
+    """``epoch -> base * fn(epoch)``, checked (picklable when ``fn`` is)."""
+
+    def __init__(self, fn, base):
+        self.fn = fn
+        self.base = base
+
+    def __call__(self, epoch):
+        value = self.fn(int(epoch))
+        try:
+            factor = float(value)
+        except (TypeError, ValueError):
+            factor = math.nan
+        if not (math.isfinite(factor) and factor >= 0.0):
+            raise ValueError(
+                f"The function of the Lambda schedule returned {value!r} at epoch "
+                f"{int(epoch)}; it must return a finite float >= 0."
+            )
+        return self.base * factor
+
+
+def _inner(schedule, owner="Warmup"):
     if isinstance(schedule, Schedule):
         return schedule
-    if schedule == "constant":
+    if isinstance(schedule, str) and schedule == "constant":
         return Constant()
-    if schedule == "invscaling":
+    if isinstance(schedule, str) and schedule == "invscaling":
         return InverseScaling()
+    what = ("'schedule' parameter of Warmup must be" if owner == "Warmup"
+            else "'schedules' parameter of Sequential must hold")
     raise InvalidParameterError(
-        "The 'schedule' parameter of Warmup must be a fastgd.schedules.Schedule, "
-        f"'constant' or 'invscaling'; got {schedule!r}."
+        f"The {what} a fastgd.schedules.Schedule, 'constant' or 'invscaling'; "
+        f"got {schedule!r}."
     )
 
 
@@ -435,4 +622,5 @@ def resolve(learning_rate, power_t=0.25, alpha=None):
 __all__ = [
     "Schedule", "Constant", "InverseScaling", "Optimal", "Step", "MultiStep",
     "Exponential", "Cosine", "CosineWarmRestarts", "OneCycle", "InverseSqrt", "Warmup",
+    "Sequential", "Lambda",
 ]

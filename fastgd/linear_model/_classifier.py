@@ -66,7 +66,9 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         ``n_jobs``); for a binary or multinomial model trained per sample or by small
         minibatches, a second thread that copies the next rows of shuffled epochs
         (results do not depend on it).
-    learning_rate : str or Schedule, default="optimal"
+    learning_rate : str, Schedule or None, default=None
+        None: ``"optimal"`` with ``optimizer="sgd"`` (scikit-learn's default), else
+        ``"constant"``; ``eta0=None`` is resolved as in :class:`FastSGDRegressor`.
     class_weight : dict, "balanced" or None, default=None
         Weights multiplying ``sample_weight`` per class (scikit-learn's rules: in
         one-vs-rest, class k's weight applies to its positive samples).
@@ -105,6 +107,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
     (True, (1, 3))
     """
 
+    _sklearn_learning_rate = "optimal"
+
     _parameter_constraints: dict = {
         **BaseFastSGD._parameter_constraints,
         "loss": [StrOptions(set(LOSSES))],
@@ -128,8 +132,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         epsilon=0.1,
         n_jobs=None,
         random_state=None,
-        learning_rate="optimal",
-        eta0=0.01,
+        learning_rate=None,
+        eta0=None,
         power_t=0.5,
         early_stopping=False,
         validation_fraction=0.1,
@@ -413,6 +417,55 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
+
+
+    def to_sklearn(self):
+        """The fitted model as a scikit-learn estimator that predicts the same values.
+
+        For tools built for scikit-learn (ONNX converters, skops, model registries).
+        A binary or one-vs-rest model: a fitted
+        :class:`sklearn.linear_model.SGDClassifier` with the same ``coef_``,
+        ``intercept_``, ``classes_``, ``n_features_in_``, ``feature_names_in_``, ``t_``
+        and ``n_iter_`` (its ``decision_function``, ``predict`` and ``predict_proba``
+        are scikit-learn's formulas, which this estimator shares). The multinomial
+        model (``multi_class="multinomial"``, 3 or more classes) has no
+        ``SGDClassifier`` twin: it becomes a fitted
+        :class:`sklearn.linear_model.LogisticRegression`, whose ``predict_proba`` is
+        the softmax of the same scores, with the penalty of the same objective
+        (``C = 1 / (alpha * n)``, ``n`` the training rows of the last fit call;
+        ``l1_ratio`` from ``penalty``). Batch normalization and averaging are already
+        folded into ``coef_``/``intercept_``.
+
+        The copy's hyper-parameters are this estimator's where scikit-learn has them,
+        with the rate resolved (a :mod:`fastgd.schedules` object becomes ``"constant"``
+        at its base rate): refitting it runs scikit-learn's own algorithm.
+
+        Returns
+        -------
+        SGDClassifier or LogisticRegression
+        """
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+        check_is_fitted(self, "coef_")
+        if self.multi_class == "multinomial" and len(self.classes_) > 2:
+            n_train = self.samples_seen_curve_[0] if self.samples_seen_curve_ else 1.0
+            l1_ratio = {"l2": 0.0, "l1": 1.0, None: 0.0}.get(self.penalty, self.l1_ratio)
+            no_penalty = self.penalty is None or self.alpha == 0.0
+            twin = LogisticRegression(
+                C=np.inf if no_penalty else 1.0 / (self.alpha * n_train),
+                l1_ratio=l1_ratio, solver="lbfgs" if l1_ratio == 0.0 else "saga",
+                fit_intercept=self.fit_intercept, class_weight=self.class_weight,
+                tol=1e-4 if self.tol is None else self.tol, max_iter=self.max_iter,
+                random_state=self.random_state, warm_start=self.warm_start,
+                n_jobs=self.n_jobs,
+            )
+            self._copy_fitted(twin, self.coef_, self.intercept_, sgd=False)
+            twin.n_iter_ = np.array([self.n_iter_], dtype=np.int32)
+        else:
+            twin = self._copy_fitted(SGDClassifier(**self._sklearn_params(SGDClassifier)),
+                                     self.coef_, self.intercept_)
+        twin.classes_ = self.classes_.copy()
+        return twin
 
 
 def _normalize_rows(prob):

@@ -8,6 +8,7 @@ from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from .. import _engine
 from ..dask import dispatch as _dask_input  # dask collections -> fastgd.dask
@@ -77,11 +78,18 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling and the early-stopping split. Same seed, same ``coef_``
         (bit-identical on one machine).
-    learning_rate : str or fastgd.schedules.Schedule, default="invscaling"
+    learning_rate : str, fastgd.schedules.Schedule or None, default=None
         ``"constant"``, ``"optimal"``, ``"invscaling"``, ``"adaptive"`` (scikit-learn's)
         or any schedule from :mod:`fastgd.schedules` (e.g. ``Cosine(T_max=50)``).
-    eta0 : float, default=0.01
-        Base learning rate (used by schedules whose ``lr`` is None).
+        None: what the optimizer expects, ``"invscaling"`` with ``optimizer="sgd"``
+        (scikit-learn's default) and ``"constant"`` with every other optimizer (as
+        ``torch.optim`` without a scheduler).
+    eta0 : float or None, default=None
+        Base learning rate (used by schedules whose ``lr`` is None). None: 0.01 with
+        ``optimizer="sgd"`` (scikit-learn's default), else ``torch.optim``'s default
+        ``lr`` for the optimizer (``Optimizer.default_lr``): 1e-3 for ``"momentum"``,
+        ``"nesterov"``, ``"adam"`` and ``"adamw"``, 1e-2 for ``"adagrad"`` and
+        ``"rmsprop"``, 1.0 for ``"adadelta"``. ``lr_curve_`` shows the rate used.
     power_t : float, default=0.25
         Exponent of ``"invscaling"``.
     early_stopping : bool, default=False
@@ -205,8 +213,8 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         verbose=0,
         epsilon=0.1,
         random_state=None,
-        learning_rate="invscaling",
-        eta0=0.01,
+        learning_rate=None,
+        eta0=None,
         power_t=0.25,
         early_stopping=False,
         validation_fraction=0.1,
@@ -368,6 +376,43 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         """
         scores = self._linear_scores(X)
         return scores[:, 0] if self._y_ndim == 1 else scores
+
+    def to_sklearn(self):
+        """The fitted model as a scikit-learn estimator that predicts the same values.
+
+        For tools built for scikit-learn (ONNX converters, skops, model registries).
+        One output: a fitted :class:`sklearn.linear_model.SGDRegressor` with the same
+        ``coef_``, ``intercept_``, ``n_features_in_``, ``feature_names_in_``, ``t_``
+        and ``n_iter_``. Several outputs (2-D ``y``, each output trained as if alone):
+        a fitted :class:`sklearn.multioutput.MultiOutputRegressor` of one such
+        ``SGDRegressor`` per output. Batch normalization and averaging are already
+        folded into ``coef_``/``intercept_``, so the copy needs neither.
+
+        The copy's hyper-parameters are this estimator's where scikit-learn has them,
+        with the rate resolved (a :mod:`fastgd.schedules` object becomes ``"constant"``
+        at its base rate): refitting it runs scikit-learn's own per-sample SGD, not
+        this estimator's optimizer, batches or schedule.
+
+        Returns
+        -------
+        SGDRegressor or MultiOutputRegressor
+        """
+        from sklearn.linear_model import SGDRegressor
+        from sklearn.multioutput import MultiOutputRegressor
+
+        check_is_fitted(self, "coef_")
+        params = self._sklearn_params(SGDRegressor)
+        if self._y_ndim == 1:
+            return self._copy_fitted(SGDRegressor(**params), self.coef_, self.intercept_)
+        twin = MultiOutputRegressor(SGDRegressor(**params), n_jobs=self.n_jobs)
+        twin.estimators_ = [
+            self._copy_fitted(SGDRegressor(**params), self.coef_[k], self.intercept_[k:k + 1])
+            for k in range(self.coef_.shape[0])
+        ]
+        twin.n_features_in_ = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            twin.feature_names_in_ = self.feature_names_in_.copy()
+        return twin
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
