@@ -20,10 +20,24 @@ the schedules themselves (``sched(t, eta0=...)``), so each line's y data are exa
 those arrays.
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from ._typing import BatchSize, MatrixLike
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from scipy.optimize import OptimizeResult
+
+    from .schedules import Schedule
 
 __all__ = [
     "batch_norm_effect", "compare_batch_modes", "fit_line", "grad_norms", "loss_curve",
@@ -171,7 +185,9 @@ def _integer_ticks(axis):
 
 
 # ------------------------------------------------------------------ loss curves
-def loss_curve(estimators, *, x="epoch", log=False, labels=None, validation=True, ax=None):
+def loss_curve(estimators: Any, *, x: Literal["epoch", "samples", "time"] = "epoch",
+               log: bool = False, labels: Sequence[str] | None = None,
+               validation: bool = True, ax: Axes | None = None) -> Axes:
     """Training loss per epoch of one or several fitted estimators.
 
     One line per estimator: ``loss_curve_`` (mean training loss of each epoch of the
@@ -289,7 +305,7 @@ def _is_curve(obj):
 
 
 # ------------------------------------------------------------------ fitted line
-def fit_line(est, X, y, ax=None):
+def fit_line(est: Any, X: ArrayLike, y: ArrayLike, ax: Axes | None = None) -> Axes:
     """Scatter of one-feature data and the fitted line.
 
     Parameters
@@ -369,7 +385,11 @@ def fit_line(est, X, y, ax=None):
 
 
 # ------------------------------------------------------------------ 2-D paths
-def trace_2d(f, results, *, labels=None, levels=30, bounds=None, optimum=None, ax=None):
+def trace_2d(f: Callable[[np.ndarray], float],
+             results: OptimizeResult | ArrayLike | Sequence[OptimizeResult | ArrayLike], *,
+             labels: Sequence[str] | None = None, levels: int | ArrayLike = 30,
+             bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
+             optimum: ArrayLike | None = None, ax: Axes | None = None) -> Axes:
     """Contours of a 2-D objective with the paths of :func:`fastgd.minimize` runs.
 
     Each run's start is marked by a large open circle (one per distinct start, labelled
@@ -491,7 +511,10 @@ def trace_2d(f, results, *, labels=None, levels=30, bounds=None, optimum=None, a
 
 
 # ------------------------------------------------------------------ schedules
-def lr_schedule(schedules, n_steps, *, eta0=1.0, labels=None, ax=None):
+def lr_schedule(schedules: Schedule | str | Callable[..., float]
+                | Sequence[Schedule | str | Callable[..., float]], n_steps: int, *,
+                eta0: float = 1.0, labels: Sequence[str] | None = None,
+                ax: Axes | None = None) -> Axes:
     """Learning rates of one or several schedules over ``t = 0 .. n_steps - 1``.
 
     Each line is ``sched(t, eta0=eta0)`` (the function the training loops evaluate),
@@ -570,7 +593,7 @@ def lr_schedule(schedules, n_steps, *, eta0=1.0, labels=None, ax=None):
 
 
 # ------------------------------------------------------------------ gradient norms
-def grad_norms(est, ax=None):
+def grad_norms(est: Any, ax: Axes | None = None) -> Axes:
     """Mean pre-clip gradient norm per epoch, with the clipping threshold.
 
     Draws ``grad_norm_curve_`` (the mean, over the updates of each epoch, of the norm
@@ -620,8 +643,11 @@ def grad_norms(est, ax=None):
 
 
 # ------------------------------------------------------------------ batch modes
-def compare_batch_modes(X, y, *, batch_sizes=(1, 32, 256, "full"), estimator=None,
-                        max_iter=20, random_state=0, ax=None, **params):
+def compare_batch_modes(X: MatrixLike, y: ArrayLike, *,
+                        batch_sizes: Sequence[BatchSize] = (1, 32, 256, "full"),
+                        estimator: Any = None, max_iter: int = 20,
+                        random_state: int | None = 0, ax: Sequence[Axes] | None = None,
+                        **params: Any) -> Figure:
     """Train in several batch modes and compare the losses by wall time and by rows seen.
 
     For each batch size, a :class:`~fastgd.FastSGDRegressor` (or a clone of
@@ -719,7 +745,9 @@ def compare_batch_modes(X, y, *, batch_sizes=(1, 32, 256, "full"), estimator=Non
 
 
 # ------------------------------------------------------------------ batch norm
-def batch_norm_effect(est, X, *, features=None, ax=None):
+def batch_norm_effect(est: Any, X: ArrayLike, *,
+                      features: Sequence[int | str] | None = None,
+                      ax: Sequence[Axes] | None = None) -> Figure:
     """Per-feature mean and spread of ``X`` before and after the estimator's normalization.
 
     For each feature, its standard deviation (the spread, circles) and the size of its

@@ -21,13 +21,19 @@ Examples
 (0.0, 0.1)
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ._kernels import rules as _r
 from ._spec import Spec
+from ._typing import Unit
 from ._validation import check_int, check_real
 
 _UNITS = {"update": _r.UNIT_UPDATE, "epoch": _r.UNIT_EPOCH}
@@ -36,8 +42,8 @@ _UNITS = {"update": _r.UNIT_UPDATE, "epoch": _r.UNIT_EPOCH}
 class Schedule(Spec):
     """Base class of the learning-rate schedules."""
 
-    _code = None
-    _default_unit = "update"
+    _code: int | None = None
+    _default_unit: Unit = "update"
 
     def _check_unit(self):
         unit = getattr(self, "unit", self._default_unit)
@@ -66,11 +72,11 @@ class Schedule(Spec):
         return None
 
     @property
-    def counts(self):
+    def counts(self) -> Unit:
         """``"update"`` or ``"epoch"``: what the counter ``t`` counts."""
         return getattr(self, "unit", self._default_unit)
 
-    def __call__(self, t, eta0=1.0):
+    def __call__(self, t: float | ArrayLike, eta0: float = 1.0) -> float | np.ndarray:
         """Learning rate at counter ``t`` (a number or an array of counters)."""
         code, sp, _ = self._lower(eta0)
         if np.ndim(t) == 0:
@@ -91,7 +97,7 @@ class Constant(Schedule):
 
     _code = _r.SCHED_CONSTANT
 
-    def __init__(self, lr=None, unit="update"):
+    def __init__(self, lr: float | None = None, unit: Unit = "update") -> None:
         self.lr = lr
         self.unit = unit
 
@@ -108,7 +114,8 @@ class InverseScaling(Schedule):
 
     _code = _r.SCHED_INVSCALING
 
-    def __init__(self, power_t=0.25, lr=None, unit="update"):
+    def __init__(self, power_t: float = 0.25, lr: float | None = None,
+                 unit: Unit = "update") -> None:
         self.power_t = power_t
         self.lr = lr
         self.unit = unit
@@ -132,11 +139,11 @@ class Optimal(Schedule):
 
     _code = _r.SCHED_OPTIMAL
 
-    def __init__(self, alpha=None):
+    def __init__(self, alpha: float | None = None) -> None:
         self.alpha = alpha
         self.lr = None
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {"alpha": self.alpha}
 
     def _base(self, eta0):
@@ -166,7 +173,8 @@ class Step(Schedule):
     _code = _r.SCHED_STEP
     _default_unit = "epoch"
 
-    def __init__(self, step_size, gamma=0.1, lr=None, unit="epoch"):
+    def __init__(self, step_size: int, gamma: float = 0.1, lr: float | None = None,
+                 unit: Unit = "epoch") -> None:
         self.step_size = step_size
         self.gamma = gamma
         self.lr = lr
@@ -191,7 +199,8 @@ class MultiStep(Schedule):
     _code = _r.SCHED_MULTISTEP
     _default_unit = "epoch"
 
-    def __init__(self, milestones, gamma=0.1, lr=None, unit="epoch"):
+    def __init__(self, milestones: Sequence[int], gamma: float = 0.1,
+                 lr: float | None = None, unit: Unit = "epoch") -> None:
         self.milestones = milestones
         self.gamma = gamma
         self.lr = lr
@@ -224,7 +233,7 @@ class Exponential(Schedule):
     _code = _r.SCHED_EXPONENTIAL
     _default_unit = "epoch"
 
-    def __init__(self, gamma, lr=None, unit="epoch"):
+    def __init__(self, gamma: float, lr: float | None = None, unit: Unit = "epoch") -> None:
         self.gamma = gamma
         self.lr = lr
         self.unit = unit
@@ -250,7 +259,8 @@ class Cosine(Schedule):
     _code = _r.SCHED_COSINE
     _default_unit = "epoch"
 
-    def __init__(self, T_max, eta_min=0.0, lr=None, unit="epoch"):
+    def __init__(self, T_max: int, eta_min: float = 0.0, lr: float | None = None,
+                 unit: Unit = "epoch") -> None:
         self.T_max = T_max
         self.eta_min = eta_min
         self.lr = lr
@@ -277,7 +287,8 @@ class CosineWarmRestarts(Schedule):
     _code = _r.SCHED_COSINE_RESTARTS
     _default_unit = "epoch"
 
-    def __init__(self, T_0, T_mult=1, eta_min=0.0, lr=None, unit="epoch"):
+    def __init__(self, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 lr: float | None = None, unit: Unit = "epoch") -> None:
         self.T_0 = T_0
         self.T_mult = T_mult
         self.eta_min = eta_min
@@ -312,8 +323,10 @@ class OneCycle(Schedule):
 
     _code = _r.SCHED_ONECYCLE
 
-    def __init__(self, total_steps, pct_start=0.3, anneal_strategy="cos", div_factor=25.0,
-                 final_div_factor=1e4, lr=None, unit="update"):
+    def __init__(self, total_steps: int, pct_start: float = 0.3,
+                 anneal_strategy: Literal["cos", "linear"] = "cos", div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, lr: float | None = None,
+                 unit: Unit = "update") -> None:
         self.total_steps = total_steps
         self.pct_start = pct_start
         self.anneal_strategy = anneal_strategy
@@ -359,7 +372,8 @@ class InverseSqrt(Schedule):
 
     _code = _r.SCHED_INVSQRT
 
-    def __init__(self, warmup_steps, lr=None, unit="update"):
+    def __init__(self, warmup_steps: int, lr: float | None = None,
+                 unit: Unit = "update") -> None:
         self.warmup_steps = warmup_steps
         self.lr = lr
         self.unit = unit
@@ -382,17 +396,18 @@ class Warmup(Schedule):
     start_factor : float, default=0
     """
 
-    def __init__(self, schedule, warmup_steps, start_factor=0.0):
+    def __init__(self, schedule: Schedule | Literal["constant", "invscaling"],
+                 warmup_steps: int, start_factor: float = 0.0) -> None:
         self.schedule = schedule
         self.warmup_steps = warmup_steps
         self.start_factor = start_factor
 
     @property
-    def counts(self):
+    def counts(self) -> Unit:
         return _inner(self.schedule).counts
 
     @property
-    def lr(self):
+    def lr(self) -> float | None:
         return _inner(self.schedule).lr
 
     def _lower(self, eta0=1.0, context=None):
@@ -440,7 +455,8 @@ class Sequential(Schedule):
     [0.0001, 0.01, 0.005]
     """
 
-    def __init__(self, schedules, milestones):
+    def __init__(self, schedules: Sequence[Schedule | Literal["constant", "invscaling"]],
+                 milestones: Sequence[int]) -> None:
         self.schedules = schedules
         self.milestones = milestones
 
@@ -481,11 +497,11 @@ class Sequential(Schedule):
         return scheds, ms
 
     @property
-    def counts(self):
+    def counts(self) -> Unit:
         return self._parts()[0][0].counts
 
     @property
-    def lr(self):
+    def lr(self) -> None:
         return None
 
     def _lower(self, eta0=1.0, context=None):
@@ -535,7 +551,7 @@ class Lambda(Schedule):
     _code = _r.SCHED_CONSTANT
     _default_unit = "epoch"
 
-    def __init__(self, fn, lr=None):
+    def __init__(self, fn: Callable[[int], float], lr: float | None = None) -> None:
         self.fn = fn
         self.lr = lr
 
@@ -556,7 +572,7 @@ class Lambda(Schedule):
         self._check_fn()
         return _LambdaRate(self.fn, self._base(eta0))
 
-    def __call__(self, t, eta0=1.0):
+    def __call__(self, t: float | ArrayLike, eta0: float = 1.0) -> float | np.ndarray:
         """Learning rate at epoch ``t`` (a number or an array of epochs)."""
         rate = self._host_rate(eta0)
         if np.ndim(t) == 0:
@@ -603,7 +619,8 @@ def _inner(schedule, owner="Warmup"):
 SKLEARN_NAMES = ("constant", "optimal", "invscaling", "adaptive")
 
 
-def resolve(learning_rate, power_t=0.25, alpha=None):
+def resolve(learning_rate: str | Schedule, power_t: float = 0.25,
+            alpha: float | None = None) -> Schedule:
     """Map the estimator's ``learning_rate`` to a :class:`Schedule` (``adaptive`` too)."""
     if isinstance(learning_rate, Schedule):
         return learning_rate

@@ -1,7 +1,11 @@
 """FastSGDClassifier: scikit-learn's SGDClassifier, compiled, with minibatches, modern
 optimizers and a true multinomial (softmax) model."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 from scipy.special import expit, softmax
@@ -16,7 +20,15 @@ from sklearn.utils.validation import check_is_fitted
 from .. import _engine
 from ..dask import dispatch as _dask_input  # dask collections -> fastgd.dask
 from .._program import LOSSES
+from .._typing import (ArrayLike, BatchSize, CallbackLike, MatrixLike, OptimizerName,
+                       RandomStateLike, RateName)
 from ._base import BaseFastSGD
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    from ..optim import Optimizer
+    from ..schedules import Schedule
 
 
 class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
@@ -119,42 +131,44 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     def __init__(
         self,
-        loss="hinge",
+        loss: Literal["hinge", "log_loss", "modified_huber", "squared_hinge",
+                      "perceptron", "squared_error", "huber",
+                      "epsilon_insensitive", "squared_epsilon_insensitive"] = "hinge",
         *,
-        penalty="l2",
-        alpha=0.0001,
-        l1_ratio=0.15,
-        fit_intercept=True,
-        max_iter=1000,
-        tol=1e-3,
-        shuffle=True,
-        verbose=0,
-        epsilon=0.1,
-        n_jobs=None,
-        random_state=None,
-        learning_rate=None,
-        eta0=None,
-        power_t=0.5,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        class_weight=None,
-        warm_start=False,
-        average=False,
-        batch_size=1,
-        shuffle_block_size=None,
-        optimizer="sgd",
-        clip_norm=None,
-        clip_value=None,
-        batch_norm=False,
-        bn_momentum=0.1,
-        bn_eps=1e-5,
-        restore_best_weights=False,
-        on_divergence="raise",
-        multi_class="ovr",
-        callbacks=None,
-        device="cpu",
-    ):
+        penalty: Literal["l2", "l1", "elasticnet"] | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool | Literal["block"] = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+        learning_rate: RateName | Schedule | None = None,
+        eta0: float | None = None,
+        power_t: float = 0.5,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        class_weight: Mapping[Any, float] | Literal["balanced"] | None = None,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: BatchSize = 1,
+        shuffle_block_size: int | None = None,
+        optimizer: OptimizerName | Optimizer = "sgd",
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        batch_norm: bool = False,
+        bn_momentum: float = 0.1,
+        bn_eps: float = 1e-5,
+        restore_best_weights: bool = False,
+        on_divergence: Literal["raise", "restore"] = "raise",
+        multi_class: Literal["ovr", "multinomial"] = "ovr",
+        callbacks: Sequence[CallbackLike] | CallbackLike | None = None,
+        device: Literal["cpu", "cuda", "auto"] = "cpu",
+    ) -> None:
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -201,7 +215,9 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, coef_init: ArrayLike | None = None,
+            intercept_init: ArrayLike | float | None = None,
+            sample_weight: ArrayLike | None = None) -> Self:
         """Fit the classifier from scratch (or from the previous solution with
         ``warm_start``).
 
@@ -238,7 +254,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """One epoch over ``(X, y)``, continuing from the current state.
 
         ``classes`` (all the labels that will ever be seen) is required on the first
@@ -332,7 +349,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     # -------------------------------------------------------------- predicting
     @_dask_input
-    def decision_function(self, X):
+    def decision_function(self, X: MatrixLike) -> np.ndarray:
         """Confidence scores: ``X @ coef_.T + intercept_``, (n,) when binary.
 
         Parameters
@@ -347,7 +364,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     @_dask_input
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Predicted class labels.
 
         Parameters
@@ -372,7 +389,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     @available_if(_check_proba)
     @_dask_input
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Probability estimates (``log_loss`` and ``modified_huber`` only).
 
         ``log_loss``: the softmax of the scores for the multinomial model; for
@@ -404,7 +421,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     @available_if(_check_proba)
     @_dask_input
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`.
 
         Parameters
@@ -419,7 +436,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
             return np.log(self.predict_proba(X))
 
 
-    def to_sklearn(self):
+    def to_sklearn(self) -> SGDClassifier | LogisticRegression:
         """The fitted model as a scikit-learn estimator that predicts the same values.
 
         For tools built for scikit-learn (ONNX converters, skops, model registries).

@@ -1,7 +1,11 @@
 """FastSGDRegressor: scikit-learn's SGDRegressor, compiled, with minibatches and
 modern optimizers."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
@@ -12,7 +16,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import _engine
 from ..dask import dispatch as _dask_input  # dask collections -> fastgd.dask
+from .._typing import (ArrayLike, BatchSize, CallbackLike, MatrixLike, OptimizerName,
+                       RandomStateLike, RateName)
 from ._base import BaseFastSGD
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import SGDRegressor
+    from sklearn.multioutput import MultiOutputRegressor
+
+    from ..optim import Optimizer
+    from ..schedules import Schedule
 
 
 class FastSGDRegressor(RegressorMixin, BaseFastSGD):
@@ -201,40 +214,41 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
     def __init__(
         self,
-        loss="squared_error",
+        loss: Literal["squared_error", "huber", "epsilon_insensitive",
+                      "squared_epsilon_insensitive"] = "squared_error",
         *,
-        penalty="l2",
-        alpha=0.0001,
-        l1_ratio=0.15,
-        fit_intercept=True,
-        max_iter=1000,
-        tol=1e-3,
-        shuffle=True,
-        verbose=0,
-        epsilon=0.1,
-        random_state=None,
-        learning_rate=None,
-        eta0=None,
-        power_t=0.25,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        warm_start=False,
-        average=False,
-        batch_size=1,
-        n_jobs=None,
-        shuffle_block_size=None,
-        optimizer="sgd",
-        clip_norm=None,
-        clip_value=None,
-        batch_norm=False,
-        bn_momentum=0.1,
-        bn_eps=1e-5,
-        restore_best_weights=False,
-        on_divergence="raise",
-        callbacks=None,
-        device="cpu",
-    ):
+        penalty: Literal["l2", "l1", "elasticnet"] | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool | Literal["block"] = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        random_state: RandomStateLike = None,
+        learning_rate: RateName | Schedule | None = None,
+        eta0: float | None = None,
+        power_t: float = 0.25,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: BatchSize = 1,
+        n_jobs: int | None = None,
+        shuffle_block_size: int | None = None,
+        optimizer: OptimizerName | Optimizer = "sgd",
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        batch_norm: bool = False,
+        bn_momentum: float = 0.1,
+        bn_eps: float = 1e-5,
+        restore_best_weights: bool = False,
+        on_divergence: Literal["raise", "restore"] = "raise",
+        callbacks: Sequence[CallbackLike] | CallbackLike | None = None,
+        device: Literal["cpu", "cuda", "auto"] = "cpu",
+    ) -> None:
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -270,7 +284,9 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, coef_init: ArrayLike | None = None,
+            intercept_init: ArrayLike | float | None = None,
+            sample_weight: ArrayLike | None = None) -> Self:
         """Fit the model from scratch (or from the previous solution with ``warm_start``).
 
         Parameters
@@ -302,7 +318,8 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """One epoch over ``(X, y)``, continuing from the current state.
 
         Unlike scikit-learn, the optimizer's state (velocity, moments, step count),
@@ -363,7 +380,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
             self.coef_ = self.coef_[0]
 
     @_dask_input
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Predict ``X @ coef_.T + intercept_``.
 
         Parameters
@@ -377,7 +394,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         scores = self._linear_scores(X)
         return scores[:, 0] if self._y_ndim == 1 else scores
 
-    def to_sklearn(self):
+    def to_sklearn(self) -> SGDRegressor | MultiOutputRegressor:
         """The fitted model as a scikit-learn estimator that predicts the same values.
 
         For tools built for scikit-learn (ONNX converters, skops, model registries).
