@@ -730,11 +730,13 @@ def build_parser():
                        help="1: per-sample SGD (default), N: minibatches, full: "
                             "full-batch gradient descent")
     p_fit.add_argument("--learning-rate", choices=LEARNING_RATES, metavar="NAME",
-                       help="one of " + ", ".join(LEARNING_RATES) + " (default invscaling "
-                            "for regression, optimal for classification; cosine anneals "
-                            "over --max-iter epochs)")
+                       help="one of " + ", ".join(LEARNING_RATES) + " (default with sgd: "
+                            "invscaling for regression, optimal for classification; "
+                            "with the other optimizers: constant; cosine anneals over "
+                            "--max-iter epochs)")
     p_fit.add_argument("--eta0", type=_number(float, 0.0, True), metavar="F",
-                       help="base learning rate (default 0.01)")
+                       help="base learning rate (default 0.01 with sgd, torch.optim's "
+                            "default lr with the other optimizers, e.g. 0.001 for adam)")
     p_fit.add_argument("--max-iter", type=_number(int, 1, False), metavar="N",
                        help="epochs (default 1000)")
     p_fit.add_argument("--tol", type=_tol, metavar="F|none",
