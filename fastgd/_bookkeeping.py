@@ -183,8 +183,12 @@ class Bookkeeper:
         """The :class:`~fastgd._kernels.bundles.EpochControl` of the next epoch."""
         if self.on_divergence == "restore":
             self.before = state.snapshot()
+        # rates computed on the host override the kernels' schedule when > 0: the
+        # "adaptive" rate, or a schedules.Lambda's value for this epoch
         if self.prog.adaptive:
             self.eta_fixed[:] = state.adaptive_eta
+        elif self.prog.host_lr is not None:
+            self.eta_fixed[:] = self.prog.host_lr(state.epochs)
         return epoch_control(self.p.active, self.eta_fixed, state.epochs)
 
     def end(self, state, stats):

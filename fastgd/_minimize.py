@@ -1,9 +1,14 @@
 """``fastgd.minimize``: the optimizers and schedules on a user's own objective."""
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 from numba import njit
 from numba.core.registry import CPUDispatcher
 from sklearn.utils._param_validation import InvalidParameterError
@@ -12,7 +17,11 @@ from . import optim as _optim
 from . import schedules as _sched
 from ._kernels import cpu
 from ._kernels import rules
+from ._typing import OptimizerName
 from ._validation import check_int, check_real
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
 
 
 @njit(fastmath=cpu.FASTMATH)
@@ -57,8 +66,11 @@ def _loop_python(grad, x, n_steps, opt_code, hp, state, sched_code, sp, clip_val
     return n_steps
 
 
-def minimize(grad, x0, *, optimizer="sgd", learning_rate=0.01, n_steps=100,
-             clip_norm=None, clip_value=None):
+def minimize(grad: Callable[[np.ndarray], ArrayLike], x0: ArrayLike, *,
+             optimizer: OptimizerName | _optim.Optimizer = "sgd",
+             learning_rate: float | _sched.Schedule = 0.01, n_steps: int = 100,
+             clip_norm: float | None = None,
+             clip_value: float | None = None) -> OptimizeResult:
     r"""Minimize a function given its gradient, with any fastgd optimizer and schedule.
 
     Runs ``n_steps`` updates :math:`x_{k} = \text{step}(x_{k-1}, \nabla f(x_{k-1}))`

@@ -58,6 +58,10 @@ class Program:
     average: float  # 0: off
     fit_intercept: bool
     multinomial: bool  # K outputs = logits of one softmax model (log_loss)
+    # ``epoch -> rate`` evaluated on the host before each epoch (a Lambda schedule), or
+    # None; its rate reaches the kernels as ``eta_fixed``, so nothing recompiles
+    host_lr: object = None
+
 
     def kernel_program(self, X, n_train):
         """The :class:`~fastgd._kernels.bundles.KernelProgram` of a fit on ``X`` (a
@@ -85,6 +89,24 @@ class Program:
         )
 
 
+def resolve_rate(est, optimizer):
+    """``(learning_rate, eta0)`` of a fit: what the user set, else the optimizer's defaults.
+
+    ``None`` means "what the chosen optimizer expects": for plain SGD scikit-learn's
+    defaults (the estimator's ``_sklearn_learning_rate`` and ``eta0=0.01``, so that
+    ``optimizer="sgd"`` stays ``SGDRegressor``/``SGDClassifier``); for the other rules
+    a constant rate at ``torch.optim``'s default ``lr`` (``Optimizer.default_lr``).
+    """
+    torch_lr = optimizer.default_lr
+    learning_rate = est.learning_rate
+    if learning_rate is None:
+        learning_rate = est._sklearn_learning_rate if torch_lr is None else "constant"
+    eta0 = est.eta0
+    if eta0 is None:
+        eta0 = 0.01 if torch_lr is None else torch_lr
+    return learning_rate, float(eta0)
+
+
 def lower(est, multinomial=False):
     """Build the :class:`Program` of an estimator whose parameters are validated."""
     loss_code, uses_epsilon, fixed = LOSSES[est.loss]
@@ -105,14 +127,15 @@ def lower(est, multinomial=False):
     optimizer = _optim.resolve(est.optimizer)
     opt_code, opt_hp = optimizer._lower()
 
-    schedule = _sched.resolve(est.learning_rate, power_t=est.power_t, alpha=None)
+    learning_rate, eta0 = resolve_rate(est, optimizer)
+    schedule = _sched.resolve(learning_rate, power_t=est.power_t, alpha=None)
     context = {"alpha": alpha, "loss_code": loss_code, "loss_eps": loss_eps}
     if isinstance(schedule, _sched.Optimal) and schedule.alpha is None and alpha == 0.0:
         raise ValueError(
             "alpha must be > 0 since learning_rate is 'optimal'. alpha is used to "
             "compute the optimal learning rate."
         )
-    sched_code, sched_sp, sched_unit = schedule._lower(float(est.eta0), context)
+    sched_code, sched_sp, sched_unit = schedule._lower(eta0, context)
 
     bs = est.batch_size
     batch_size = 0 if bs is None or bs == "full" else int(bs)
@@ -143,7 +166,7 @@ def lower(est, multinomial=False):
         sched_code=sched_code,
         sched_sp=sched_sp,
         sched_unit=sched_unit,
-        adaptive=est.learning_rate == "adaptive",
+        adaptive=learning_rate == "adaptive",
         clip_value=clip_value,
         clip_norm=clip_norm,
         batch_norm=bool(est.batch_norm),
@@ -152,4 +175,5 @@ def lower(est, multinomial=False):
         average=average,
         fit_intercept=bool(est.fit_intercept),
         multinomial=bool(multinomial),
+        host_lr=schedule._host_rate(eta0),
     )

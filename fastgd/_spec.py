@@ -1,6 +1,9 @@
 """Common base of the optimizer and schedule specifications."""
 
+from __future__ import annotations
+
 import inspect
+from typing import Any, Self
 
 
 class Spec:
@@ -16,10 +19,10 @@ class Spec:
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self"]
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         names = self._param_names()
         for key, value in params.items():
             if key not in names:

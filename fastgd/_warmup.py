@@ -1,7 +1,11 @@
 """``fastgd.warmup``: compile every kernel specialization once, into the disk cache."""
 
+from __future__ import annotations
+
 import time
 import warnings
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -9,10 +13,11 @@ import scipy.sparse as sp
 from ._executors.gathered import gather_all
 from ._kernels import _jit
 
-_DTYPES = ("float64", "float32")
+_DTYPES: tuple[Literal["float64", "float32"], ...] = ("float64", "float32")
 
 
-def warmup(dtypes=_DTYPES, sparse=True, fortran=True, verbose=False):
+def warmup(dtypes: Sequence[Literal["float64", "float32"]] = _DTYPES, sparse: bool = True,
+           fortran: bool = True, verbose: bool = False) -> list[dict[str, Any]]:
     """Compile (or load from the cache) the kernels the estimators use.
 
     A fresh process compiles each kernel specialization (one per input dtype and

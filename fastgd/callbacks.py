@@ -18,12 +18,17 @@ Examples
 True
 """
 
+from __future__ import annotations
+
 import math
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Literal
+
+from numpy.typing import ArrayLike
 
 import numpy as np
 
@@ -73,17 +78,17 @@ class EpochInfo:
 class Callback:
     """Base class: override the hooks you need."""
 
-    def on_train_begin(self, estimator):
+    def on_train_begin(self, estimator: Any) -> None:
         """Called once before the first epoch of a ``fit``/``partial_fit`` call."""
 
-    def on_epoch_end(self, info):
+    def on_epoch_end(self, info: EpochInfo) -> bool | None:
         """Called after every epoch; return ``True`` to stop training."""
         return False
 
-    def on_train_end(self, estimator):
+    def on_train_end(self, estimator: Any) -> None:
         """Called once when training of the call ends (the estimator is fitted)."""
 
-    def __call__(self, info):
+    def __call__(self, info: EpochInfo) -> bool | None:
         return self.on_epoch_end(info)
 
 
@@ -109,7 +114,9 @@ class EarlyStopping(Callback):
         "auto" maximizes ``val_score`` and minimizes everything else.
     """
 
-    def __init__(self, monitor="loss", patience=5, min_delta=0.0, mode="auto"):
+    def __init__(self, monitor: str | Callable[[EpochInfo], float] = "loss",
+                 patience: int = 5, min_delta: float = 0.0,
+                 mode: Literal["auto", "min", "max"] = "auto") -> None:
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"mode must be 'auto', 'min' or 'max'; got {mode!r}.")
         if not callable(monitor) and monitor not in ("loss", "val_score", "grad_norm", "lr"):
@@ -159,7 +166,7 @@ class History(Callback):
         Also keep a copy of ``coef`` and ``intercept`` of every epoch.
     """
 
-    def __init__(self, keep_weights=False):
+    def __init__(self, keep_weights: bool = False) -> None:
         self.keep_weights = keep_weights
         self.epoch, self.loss, self.val_score, self.lr = [], [], [], []
         self.grad_norm, self.elapsed, self.coef, self.intercept = [], [], [], []
@@ -193,7 +200,7 @@ class Checkpoint(Callback):
     every : int, default=1
     """
 
-    def __init__(self, path, every=1):
+    def __init__(self, path: str | os.PathLike, every: int = 1) -> None:
         if int(every) < 1:
             raise ValueError(f"every must be >= 1; got {every!r}.")
         self.path = os.fspath(path)
@@ -218,13 +225,14 @@ class Checkpoint(Callback):
         return False
 
     @staticmethod
-    def load(path):
+    def load(path: str | os.PathLike) -> Any:
         """Load an estimator written by a :class:`Checkpoint`."""
         with open(path, "rb") as fh:
             return pickle.load(fh)
 
     @staticmethod
-    def resume(checkpoint, X, y, sample_weight=None):
+    def resume(checkpoint: str | os.PathLike | Any, X: Any, y: ArrayLike,
+               sample_weight: ArrayLike | None = None) -> Any:
         """Finish the ``fit`` call that a checkpoint interrupted.
 
         The checkpoint holds, besides the parameters, optimizer state, schedule

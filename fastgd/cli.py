@@ -421,11 +421,22 @@ def _classifier_modes():
     ]
 
 
+#: d2l's ravine (Dive into Deep Learning, "Momentum"): f(x) = 0.1 x1² + 2 x2² from
+#: (-5, -2), 20 steps. Gradient descent at 0.4 converges slowly along x1; at 0.6 it
+#: overshoots along x2 (|1 - 0.6 * 4| > 1) and diverges; momentum 0.5 at the same 0.6
+#: damps x2 and converges.
+RAVINE_START = (-5.0, -2.0)
+RAVINE_RUNS = (("gradient descent, lr 0.4", "sgd", 0.4),
+               ("gradient descent, lr 0.6 (diverges along x2)", "sgd", 0.6),
+               ("momentum 0.5, lr 0.6", 0.5, 0.6))
+
+
 def _ravine_results():
-    """Gradient descent and momentum on f(x) = 0.1 x1² + 2 x2² from (-5, -2)."""
+    """The runs of :data:`RAVINE_RUNS` on d2l's ravine: ``(f, {label: result})``."""
     import numpy as np
 
     from . import minimize
+    from .optim import Momentum
 
     def grad(x):  # a plain callable: 20 interpreted steps cost less than compiling
         return np.array([0.2 * x[0], 4.0 * x[1]])
@@ -434,10 +445,43 @@ def _ravine_results():
         return 0.1 * x[0] ** 2 + 2.0 * x[1] ** 2
 
     results = {
-        name: minimize(grad, [-5.0, -2.0], optimizer=opt, learning_rate=0.4, n_steps=20)
-        for name, opt in (("gradient descent", "sgd"), ("momentum", "momentum"))
+        label: minimize(grad, list(RAVINE_START), learning_rate=lr, n_steps=20,
+                        optimizer=opt if isinstance(opt, str) else Momentum(momentum=opt))
+        for label, opt, lr in RAVINE_RUNS
     }
     return f, results
+
+
+def _sklearn_loss_curve(est, X, y):
+    """scikit-learn's own per-epoch loss: the "Avg. loss" its SGD prints with
+    ``verbose=1``, the mean loss over each epoch's updates measured as the epoch went,
+    which is what fastgd's ``loss_curve_`` records. One-vs-rest problems are summed per
+    epoch over the classes still training, as fastgd's classifier sums them."""
+    import contextlib
+    import io
+    import re
+
+    from sklearn.base import clone
+
+    buf = io.StringIO()
+    # joblib reports the one-vs-rest jobs on stderr: not ours to show
+    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clone(est).set_params(verbose=1).fit(X, y)
+    problems = []
+    for line in buf.getvalue().splitlines():
+        if line.startswith("-- Epoch 1") and (not line[len("-- Epoch 1"):].strip()):
+            problems.append([])
+        found = re.search(r"Avg\. loss: (\S+?),", line)
+        if found and problems:
+            problems[-1].append(float(found.group(1)))
+    n = max((len(p) for p in problems), default=0)
+    return [sum(p[e] for p in problems if e < len(p)) for e in range(n)]
+
+
+_LOSS_NAMES = {"squared_error": "squared error", "hinge": "hinge loss",
+               "log_loss": "log loss"}
 
 
 def _demo_figures(out_dir, fits):
@@ -453,39 +497,67 @@ def _demo_figures(out_dir, fits):
     from sklearn.datasets import make_regression
 
     from . import FastSGDRegressor, plot
-    from .schedules import Cosine, InverseScaling, OneCycle, Step, Warmup
+    from .schedules import (Constant, Cosine, CosineWarmRestarts, InverseScaling,
+                            InverseSqrt, OneCycle, Sequential, Step, Warmup)
 
     def loss_curves():
-        by_data = {}
-        for data_name, mode_name, est in fits:
-            if hasattr(est, "loss_curve_"):  # scikit-learn's estimators keep no curve
-                by_data.setdefault(data_name, []).append(
-                    (mode_name.removeprefix("fastgd "), est))
-        fig, axes = plt.subplots(2, 2, figsize=(13, 8), layout="constrained")
-        for ax, (data_name, runs) in zip(axes.flat, by_data.items()):
-            plot.loss_curve([e for _, e in runs], labels=[m for m, _ in runs], log=True,
+        # one Axes per data set and loss kind: losses of different kinds (hinge, log
+        # loss) have different scales; scikit-learn's curve is drawn first, beside ours
+        panels = {}
+        for data_name, X, y, mode_name, est in fits:
+            loss = getattr(est, "loss", "squared_error")
+            curve = _sklearn_loss_curve(est, X, y) if not hasattr(
+                est, "loss_curve_") else est
+            label = mode_name.removeprefix("fastgd ")
+            n_classes = len(getattr(est, "classes_", ()))
+            if n_classes == 2 and getattr(est, "multi_class", "ovr") == "multinomial":
+                label += " (2 classes: the same model)"
+            elif n_classes > 2 and getattr(est, "multi_class", "ovr") == "ovr":
+                label += f" (sum of {n_classes} one-vs-rest losses)"
+            panels.setdefault((data_name, loss), []).append((label, curve))
+        fig, axes = plt.subplots(3, 2, figsize=(13, 13), layout="constrained")
+        for ax, ((data_name, loss), runs) in zip(axes.flat, panels.items()):
+            plot.loss_curve([c for _, c in runs], labels=[m for m, _ in runs], log=True,
                             ax=ax)
-            ax.set_title(data_name)
+            ax.set_title(f"{data_name}: {_LOSS_NAMES.get(loss, loss)}")
+            ax.set_ylabel(f"mean training loss ({loss})")
+            ax.legend(fontsize="small")
+        fig.suptitle("training loss per epoch; scikit-learn's from its own per-epoch "
+                     "report (verbose=1, 'Avg. loss')")
         return fig
 
     def lr_schedules():
-        n = 100
-        schedules = {
-            "invscaling (sklearn)": InverseScaling(),
-            "step: x0.5 every 25": Step(step_size=25, gamma=0.5),
-            "cosine": Cosine(T_max=n),
-            "warm-up 10 + cosine": Warmup(Cosine(T_max=n - 10), warmup_steps=10),
-            "one-cycle": OneCycle(total_steps=n),
+        # each panel counts one unit: updates (optimizer steps) or epochs
+        by_update = {
+            "invscaling (sklearn): 0.1 / (t+1)^0.25": InverseScaling(),
+            "one-cycle, 100 steps": OneCycle(total_steps=100),
+            "inverse sqrt, warm-up 10 (Transformer)": InverseSqrt(warmup_steps=10),
         }
-        ax = plot.lr_schedule(list(schedules.values()), n, eta0=0.1,
-                              labels=list(schedules))
-        ax.set_title("learning-rate schedules (eta0 = 0.1)")
-        return ax.figure
+        by_epoch = {
+            "step: x0.5 every 25": Step(step_size=25, gamma=0.5),
+            "cosine, T_max 100": Cosine(T_max=100),
+            "warm-up 10, then cosine": Sequential(
+                [Warmup(Constant(unit="epoch"), warmup_steps=10), Cosine(T_max=90)],
+                milestones=[10]),
+            "warm restarts, T_0 20, x2": CosineWarmRestarts(T_0=20, T_mult=2),
+        }
+        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
+        for ax, scheds, what in ((left, by_update, "per update"),
+                                 (right, by_epoch, "per epoch")):
+            plot.lr_schedule(list(scheds.values()), 100, eta0=0.1, labels=list(scheds),
+                             ax=ax)
+            ax.set_title(f"schedules counted {what} (eta0 = 0.1)")
+        return fig
 
     def ravine():
         f, results = _ravine_results()
-        ax = plot.trace_2d(f, list(results.values()), labels=list(results))
-        ax.set_title("f(x) = 0.1 x1² + 2 x2², learning rate 0.4, 20 steps")
+        _, ax = plt.subplots(figsize=(8, 5), layout="constrained")
+        plot.trace_2d(f, list(results.values()), labels=list(results),
+                      bounds=((-5.5, 1.5), (-3.0, 3.0)), optimum=[0.0, 0.0], ax=ax)
+        ax.set_title("f(x) = 0.1 x1² + 2 x2², 20 steps from (-5, -2) (d2l's ravine)")
+        ax.get_legend().remove()  # beside the plot, not on the paths
+        ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
+                         ncol=3, fontsize="small")
         return ax.figure
 
     def clipped_grad_norms():
@@ -500,13 +572,16 @@ def _demo_figures(out_dir, fits):
                                clip_norm=50.0, max_iter=40, tol=None,
                                random_state=0).fit(X, y)
         ax = plot.grad_norms(est)
-        ax.set_title("minibatch 32, clip_norm=50: diabetes, raw target")
+        ax.set_title("diabetes (442 x 10), raw target: minibatch 32, clip_norm=50")
         return ax.figure
 
     def batch_modes():
         X, y = make_regression(n_samples=4000, n_features=20, noise=5.0, random_state=0)
         y = (y - y.mean()) / y.std()
-        return plot.compare_batch_modes(X, y, learning_rate="constant", eta0=0.01)
+        fig = plot.compare_batch_modes(X, y, learning_rate="constant", eta0=0.01)
+        fig.suptitle("make_regression (4000 x 20), plain SGD at a constant 0.01, "
+                     "20 epochs per batch size")
+        return fig
 
     def batch_norm():
         rng = np.random.default_rng(0)
@@ -517,7 +592,8 @@ def _demo_figures(out_dir, fits):
         est = FastSGDRegressor(batch_size=64, batch_norm=True, optimizer="adam",
                                eta0=0.01, max_iter=20, tol=None, random_state=0).fit(X, y)
         fig = plot.batch_norm_effect(est, X)
-        fig.axes[0].set_yscale("symlog", linthresh=0.01)
+        fig.suptitle("six features of scales 0.01 to 1000 (synthetic), batch_norm=True, "
+                     "minibatch 64, adam")
         return fig
 
     figures = [("loss_curves.png", loss_curves), ("lr_schedules.png", lr_schedules),
@@ -561,7 +637,7 @@ def demo(args):
                 est.fit(X, y)
                 dt = time.perf_counter() - t0
             rows.append((data_name, mode_name, est.n_iter_, dt, est.score(X, y)))
-            fits.append((data_name, mode_name, est))
+            fits.append((data_name, X, y, mode_name, est))
     w = max(len(r[1]) for r in rows)
     print("score: R^2 for the regressions, accuracy for the classifications (training data)")
     print(f"{'data':30s} {'mode':{w}s} {'epochs':>6s} {'time (s)':>9s} {'score':>7s}")
@@ -654,11 +730,13 @@ def build_parser():
                        help="1: per-sample SGD (default), N: minibatches, full: "
                             "full-batch gradient descent")
     p_fit.add_argument("--learning-rate", choices=LEARNING_RATES, metavar="NAME",
-                       help="one of " + ", ".join(LEARNING_RATES) + " (default invscaling "
-                            "for regression, optimal for classification; cosine anneals "
-                            "over --max-iter epochs)")
+                       help="one of " + ", ".join(LEARNING_RATES) + " (default with sgd: "
+                            "invscaling for regression, optimal for classification; "
+                            "with the other optimizers: constant; cosine anneals over "
+                            "--max-iter epochs)")
     p_fit.add_argument("--eta0", type=_number(float, 0.0, True), metavar="F",
-                       help="base learning rate (default 0.01)")
+                       help="base learning rate (default 0.01 with sgd, torch.optim's "
+                            "default lr with the other optimizers, e.g. 0.001 for adam)")
     p_fit.add_argument("--max-iter", type=_number(int, 1, False), metavar="N",
                        help="epochs (default 1000)")
     p_fit.add_argument("--tol", type=_tol, metavar="F|none",

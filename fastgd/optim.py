@@ -14,6 +14,8 @@ Examples
 >>> est = FastSGDRegressor(batch_size=32, optimizer=Adam(beta2=0.99))
 """
 
+from __future__ import annotations
+
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
@@ -26,7 +28,12 @@ from ._validation import check_bool, check_real
 class Optimizer(Spec, metaclass=ABCMeta):
     """Base class of the update rules."""
 
-    _code = None
+    _code: int | None = None
+    #: ``torch.optim``'s default ``lr`` for this rule (torch 2.13): the estimators'
+    #: ``eta0`` when it is left at None, with a constant rate. ``None`` (plain
+    #: :class:`SGD`): scikit-learn's defaults instead (``eta0=0.01`` and the estimator's
+    #: ``learning_rate``), so that ``optimizer="sgd"`` stays ``SGDRegressor``.
+    default_lr: float | None = None
 
     @abstractmethod
     def _hyper(self):
@@ -53,7 +60,7 @@ class SGD(Optimizer):
 
     _code = _r.OPT_SGD
 
-    def __init__(self, weight_decay=0.0):
+    def __init__(self, weight_decay: float = 0.0) -> None:
         self.weight_decay = weight_decay
 
     def _hyper(self):
@@ -81,8 +88,10 @@ class Momentum(Optimizer):
     """
 
     _code = _r.OPT_MOMENTUM
+    default_lr = 1e-3
 
-    def __init__(self, momentum=0.9, dampening=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = nesterov
@@ -117,9 +126,10 @@ class Adagrad(Optimizer):
     """
 
     _code = _r.OPT_ADAGRAD
+    default_lr = 1e-2
 
-    def __init__(self, lr_decay=0.0, eps=1e-10, initial_accumulator_value=0.0,
-                 weight_decay=0.0):
+    def __init__(self, lr_decay: float = 0.0, eps: float = 1e-10,
+                 initial_accumulator_value: float = 0.0, weight_decay: float = 0.0) -> None:
         self.lr_decay = lr_decay
         self.eps = eps
         self.initial_accumulator_value = initial_accumulator_value
@@ -158,9 +168,10 @@ class RMSprop(Optimizer):
     """
 
     _code = _r.OPT_RMSPROP
+    default_lr = 1e-2
 
-    def __init__(self, alpha=0.99, eps=1e-8, momentum=0.0, centered=False,
-                 weight_decay=0.0):
+    def __init__(self, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
+                 centered: bool = False, weight_decay: float = 0.0) -> None:
         self.alpha = alpha
         self.eps = eps
         self.momentum = momentum
@@ -188,8 +199,7 @@ class Adadelta(Optimizer):
         A \leftarrow \rho A + (1-\rho)\Delta^2,\quad
         \theta \leftarrow \theta - \eta_t \Delta
 
-    PyTorch's default learning rate for Adadelta is 1.0: set ``eta0=1.0`` (or a
-    schedule with ``lr=1.0``) to match it.
+    Its default rate is PyTorch's, 1.0 (``eta0=None`` with the estimators).
 
     Parameters
     ----------
@@ -199,8 +209,9 @@ class Adadelta(Optimizer):
     """
 
     _code = _r.OPT_ADADELTA
+    default_lr = 1.0
 
-    def __init__(self, rho=0.9, eps=1e-6, weight_decay=0.0):
+    def __init__(self, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0) -> None:
         self.rho = rho
         self.eps = eps
         self.weight_decay = weight_decay
@@ -236,8 +247,10 @@ class Adam(Optimizer):
     """
 
     _code = _r.OPT_ADAM
+    default_lr = 1e-3
 
-    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, weight_decay=0.0):
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 amsgrad: bool = False, weight_decay: float = 0.0) -> None:
         self.beta1 = beta1
         self.beta2 = beta2
         self.eps = eps
@@ -271,7 +284,8 @@ class AdamW(Adam):
 
     _code = _r.OPT_ADAMW
 
-    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, amsgrad=False, weight_decay=0.01):
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 amsgrad: bool = False, weight_decay: float = 0.01) -> None:
         super().__init__(beta1=beta1, beta2=beta2, eps=eps, amsgrad=amsgrad,
                          weight_decay=weight_decay)
 
@@ -290,7 +304,7 @@ _BY_NAME = {
 OPTIMIZER_NAMES = tuple(_BY_NAME)
 
 
-def resolve(optimizer):
+def resolve(optimizer: str | Optimizer) -> Optimizer:
     """Turn a name or an :class:`Optimizer` into an :class:`Optimizer`."""
     from sklearn.utils._param_validation import InvalidParameterError
 

@@ -4,8 +4,14 @@ Every function draws with matplotlib into the Axes given as ``ax`` (a new figure
 created when ``ax`` is None) and returns what it drew into: an ``Axes`` for the
 one-panel plots, a ``Figure`` for the two-panel ones (:func:`compare_batch_modes`,
 :func:`batch_norm_effect`, whose ``ax`` is then a pair of Axes). Nothing is shown or
-saved: call ``plt.show()`` or ``fig.savefig(...)`` yourself. matplotlib's backend is
-left as configured (use ``matplotlib.use("Agg")`` in scripts without a display).
+saved: call ``plt.show()`` or ``fig.savefig(...)`` yourself. The figures they create
+use matplotlib's constrained layout, so a plain ``savefig`` keeps every label inside
+the image; in a figure of your own, pass ``layout="constrained"`` to
+``plt.subplots`` for the same. matplotlib's backend is left as configured (use
+``matplotlib.use("Agg")`` in scripts without a display).
+
+Lines drawn together differ in line style and marker as well as colour, so that
+curves lying on top of each other, or printed in grey, stay apart.
 
 The data come from the fitted estimators' histories (``loss_curve_``,
 ``validation_scores_``, ``time_curve_``, ``samples_seen_curve_``,
@@ -14,10 +20,24 @@ the schedules themselves (``sched(t, eta0=...)``), so each line's y data are exa
 those arrays.
 """
 
+from __future__ import annotations
+
 import numbers
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from ._typing import BatchSize, MatrixLike
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from scipy.optimize import OptimizeResult
+
+    from .schedules import Schedule
 
 __all__ = [
     "batch_norm_effect", "compare_batch_modes", "fit_line", "grad_norms", "loss_curve",
@@ -39,16 +59,16 @@ def _pyplot():
 
 
 def _axes(ax):
-    """``ax``, or the Axes of a new figure."""
+    """``ax``, or the Axes of a new (constrained-layout) figure."""
     if ax is None:
-        _, ax = _pyplot().subplots()
+        _, ax = _pyplot().subplots(layout="constrained")
     return ax
 
 
 def _axes_pair(ax, figsize):
     """Two Axes side by side (new figure when ``ax`` is None) and their Figure."""
     if ax is None:
-        fig, axes = _pyplot().subplots(1, 2, figsize=figsize)
+        fig, axes = _pyplot().subplots(1, 2, figsize=figsize, layout="constrained")
         return fig, list(axes)
     axes = list(np.ravel(np.asarray(ax, dtype=object)))
     if len(axes) != 2:
@@ -61,8 +81,10 @@ def _as_list(obj):
 
 
 def _labels(labels, default, what):
-    if labels is None:
-        return default
+    if labels is None:  # long generated labels (nested schedules) on several lines
+        import textwrap
+
+        return [textwrap.fill(lab, 60, subsequent_indent="  ") for lab in default]
     labels = [labels] if isinstance(labels, str) else list(labels)
     if len(labels) != len(default):
         raise ValueError(f"Got {len(labels)} labels for {len(default)} {what}.")
@@ -132,23 +154,59 @@ def _marker(curve):
     return "o" if len(curve) < 2 else None
 
 
+#: (line style, marker) of the i-th line of a plot, cycled
+_STYLES = (("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1)), "v"),
+           ((0, (3, 1, 1, 1)), "P"))
+
+
+def _style(i, n_points):
+    """Line style and about eight markers per line, staggered between lines (and hollow
+    on every other line) so that the markers of overlapping lines stay visible."""
+    linestyle, marker = _STYLES[i % len(_STYLES)]
+    every = max(1, n_points // 8)
+    style = dict(linestyle=linestyle, marker=marker, markersize=5,
+                 markevery=(i % every, every))
+    if i % 2:
+        style.update(markerfacecolor="none", markersize=7)
+    return style
+
+
+def _max_n_ticks(n):
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(n)
+
+
+def _integer_ticks(axis):
+    """Whole numbers only on an axis of counts (epochs, steps)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 # ------------------------------------------------------------------ loss curves
-def loss_curve(estimators, *, x="epoch", log=False, labels=None, validation=True, ax=None):
+def loss_curve(estimators: Any, *, x: Literal["epoch", "samples", "time"] = "epoch",
+               log: bool = False, labels: Sequence[str] | None = None,
+               validation: bool = True, ax: Axes | None = None) -> Axes:
     """Training loss per epoch of one or several fitted estimators.
 
     One line per estimator: ``loss_curve_`` (mean training loss of each epoch of the
     last ``fit`` / ``partial_fit`` call) against the epoch number, the rows visited
     (``samples_seen_curve_``) or the wall time (``time_curve_``) at the end of each
     epoch. Estimators fitted with ``early_stopping=True`` also get their
-    ``validation_scores_`` (R² for regressors, accuracy for classifiers), dashed, in the
+    ``validation_scores_`` (R² for regressors, accuracy for classifiers), dotted, in the
     same colour, on a twin y axis (``ax.twinx()``, which shares the x axis: it is in
-    ``ax.get_shared_x_axes().get_siblings(ax)``). The legend covers both.
+    ``ax.get_shared_x_axes().get_siblings(ax)``). The legend covers both. The y axis
+    names the loss; losses of different kinds (hinge and log loss, say) have different
+    scales and are best drawn on Axes of their own.
 
     Parameters
     ----------
-    estimators : estimator or list of estimators
+    estimators : estimator, array-like or list of them
         Fitted estimators with a ``loss_curve_`` (and, for ``x="samples"`` /
-        ``x="time"``, ``samples_seen_curve_`` / ``time_curve_``).
+        ``x="time"``, ``samples_seen_curve_`` / ``time_curve_``), or per-epoch losses
+        measured otherwise (a 1-D sequence, drawn against the epoch; e.g. another
+        library's curve), labelled ``"curve 1"``, ... by default.
     x : {"epoch", "samples", "time"}, default="epoch"
         What the x axis shows: epochs (1, 2, ...), training rows visited since the start
         of the call, or seconds since the start of the call.
@@ -189,21 +247,27 @@ def loss_curve(estimators, *, x="epoch", log=False, labels=None, validation=True
     """
     if x not in _X_AXES:
         raise ValueError(f"x must be one of {sorted(_X_AXES)}; got {x!r}.")
-    ests = _as_list(estimators)
+    ests = [estimators] if _is_curve(estimators) else _as_list(estimators)
     if not ests:
         raise ValueError("No estimator to plot.")
     attr, xlabel = _X_AXES[x]
-    for est in ests:
-        _check_fitted(est, "loss_curve_" if attr is None else ["loss_curve_", attr])
-    labels = _labels(labels, [_describe(e) for e in ests], "estimators")
+    curves = [_is_curve(e) for e in ests]
+    if any(curves) and attr is not None:
+        raise ValueError(f"Loss sequences are drawn by epoch only; got x={x!r}.")
+    for est, curve in zip(ests, curves):
+        if not curve:
+            _check_fitted(est, "loss_curve_" if attr is None else ["loss_curve_", attr])
+    default = [f"curve {i + 1}" if curve else _describe(e)
+               for i, (e, curve) in enumerate(zip(ests, curves))]
+    labels = _labels(labels, default, "estimators")
 
     ax = _axes(ax)
     twin = None
     val_name = "validation score"
-    for est, label in zip(ests, labels):
-        loss = np.asarray(est.loss_curve_, dtype=float)
+    for i, (est, curve, label) in enumerate(zip(ests, curves, labels)):
+        loss = np.asarray(est if curve else est.loss_curve_, dtype=float)
         xs = _epochs(loss) if attr is None else np.asarray(getattr(est, attr), dtype=float)
-        (line,) = ax.plot(xs, loss, marker=_marker(loss), label=label)
+        (line,) = ax.plot(xs, loss, label=label, **_style(i, len(loss)))
         scores = getattr(est, "validation_scores_", None) if validation else None
         if scores is not None and len(scores):
             if twin is None:
@@ -212,10 +276,15 @@ def loss_curve(estimators, *, x="epoch", log=False, labels=None, validation=True
 
             val_name = "validation accuracy" if is_classifier(est) else "validation R²"
             scores = np.asarray(scores, dtype=float)
-            twin.plot(xs, scores, linestyle="--", marker=_marker(scores),
+            twin.plot(xs, scores, linestyle=":", marker=line.get_marker(),
+                      markevery=line.get_markevery(), markerfacecolor="none",
                       color=line.get_color(), label=f"{label} (validation)")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("training loss")
+    if attr is None:
+        _integer_ticks(ax.xaxis)
+    kinds = sorted({str(e.loss) for e, curve in zip(ests, curves)
+                    if not curve and hasattr(e, "loss")})
+    ax.set_ylabel("mean training loss" + (f" ({', '.join(kinds)})" if kinds else ""))
     if log:
         ax.set_yscale("log")
     handles, names = ax.get_legend_handles_labels()
@@ -228,8 +297,15 @@ def loss_curve(estimators, *, x="epoch", log=False, labels=None, validation=True
     return ax
 
 
+def _is_curve(obj):
+    """A per-epoch loss sequence given directly (not an estimator)."""
+    if isinstance(obj, (list, tuple)):
+        return len(obj) > 0 and all(isinstance(v, numbers.Real) for v in obj)
+    return isinstance(obj, np.ndarray) and obj.ndim == 1
+
+
 # ------------------------------------------------------------------ fitted line
-def fit_line(est, X, y, ax=None):
+def fit_line(est: Any, X: ArrayLike, y: ArrayLike, ax: Axes | None = None) -> Axes:
     """Scatter of one-feature data and the fitted line.
 
     Parameters
@@ -309,8 +385,16 @@ def fit_line(est, X, y, ax=None):
 
 
 # ------------------------------------------------------------------ 2-D paths
-def trace_2d(f, results, *, labels=None, levels=30, bounds=None, ax=None):
+def trace_2d(f: Callable[[np.ndarray], float],
+             results: OptimizeResult | ArrayLike | Sequence[OptimizeResult | ArrayLike], *,
+             labels: Sequence[str] | None = None, levels: int | ArrayLike = 30,
+             bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
+             optimum: ArrayLike | None = None, ax: Axes | None = None) -> Axes:
     """Contours of a 2-D objective with the paths of :func:`fastgd.minimize` runs.
+
+    Each run's start is marked by a large open circle (one per distinct start, labelled
+    ``"start"``) and the minimum, when given, by a star. Runs that leave the drawn box
+    (a diverging one) are cut at its edge.
 
     Parameters
     ----------
@@ -326,14 +410,17 @@ def trace_2d(f, results, *, labels=None, levels=30, bounds=None, ax=None):
         Contour levels, as in :meth:`matplotlib.axes.Axes.contour`.
     bounds : ((xmin, xmax), (ymin, ymax)) or None, default=None
         Extent of the contour grid and of the axes. Default: the box of the finite
-        iterates of all trajectories, widened by 10% on each side.
+        iterates of all trajectories (and the optimum), widened by 10% on each side.
+    optimum : array-like of shape (2,) or None, default=None
+        The minimizer, marked with a star labelled ``"minimum"``.
     ax : matplotlib Axes or None, default=None
 
     Returns
     -------
     matplotlib.axes.Axes
         One line per result (markers at the iterates, the start included), in the
-        order given; the contours are in ``ax.collections`` (the contour set).
+        order given, each with its own line style and marker; the contours, the start
+        and the optimum markers are in ``ax.collections``.
 
     Raises
     ------
@@ -354,7 +441,7 @@ def trace_2d(f, results, *, labels=None, levels=30, bounds=None, ax=None):
     ...     return np.array([0.2 * x[0], 4.0 * x[1]])
     >>> runs = [minimize(grad, [-5.0, -2.0], optimizer=opt, learning_rate=0.2, n_steps=30)
     ...         for opt in ("sgd", "momentum")]
-    >>> ax = plot.trace_2d(f, runs, labels=["sgd", "momentum"])
+    >>> ax = plot.trace_2d(f, runs, labels=["sgd", "momentum"], optimum=[0.0, 0.0])
     >>> [len(line.get_xdata()) for line in ax.get_lines()]
     [31, 31]
     >>> plt.close(ax.figure)
@@ -374,8 +461,12 @@ def trace_2d(f, results, *, labels=None, levels=30, bounds=None, ax=None):
     labels = _labels(labels, [f"run {i + 1} ({len(t) - 1} steps)" for i, t in enumerate(trajs)],
                      "results")
 
+    if optimum is not None:
+        optimum = np.asarray(optimum, dtype=float)
+        if optimum.shape != (2,):
+            raise ValueError(f"optimum must be a point (x1, x2); got shape {optimum.shape}.")
     if bounds is None:
-        pts = np.concatenate(trajs)
+        pts = np.concatenate(trajs + ([optimum[None, :]] if optimum is not None else []))
         pts = pts[np.isfinite(pts).all(axis=1)]
         if pts.size == 0:
             raise ValueError("No finite iterate to take the bounds from; pass bounds.")
@@ -400,8 +491,17 @@ def trace_2d(f, results, *, labels=None, levels=30, bounds=None, ax=None):
     ax = _axes(ax)
     ax.contour(XX, YY, np.ma.masked_invalid(Z), levels=levels, cmap="viridis",
                linewidths=0.8)
-    for traj, label in zip(trajs, labels):
-        ax.plot(traj[:, 0], traj[:, 1], marker="o", markersize=3, linewidth=1.2, label=label)
+    for i, (traj, label) in enumerate(zip(trajs, labels)):
+        linestyle, marker = _STYLES[i % len(_STYLES)]
+        ax.plot(traj[:, 0], traj[:, 1], linestyle=linestyle, marker=marker, markersize=4,
+                linewidth=1.4, label=label)
+    starts = np.unique(np.array([t[0] for t in trajs if len(t)]), axis=0)
+    if len(starts):
+        ax.scatter(starts[:, 0], starts[:, 1], s=160, facecolors="none", edgecolors="k",
+                   linewidths=1.5, zorder=3, label="start")
+    if optimum is not None:
+        ax.scatter([optimum[0]], [optimum[1]], s=220, marker="*", color="k", zorder=3,
+                   label="minimum")
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_xlabel("$x_1$")
@@ -411,11 +511,16 @@ def trace_2d(f, results, *, labels=None, levels=30, bounds=None, ax=None):
 
 
 # ------------------------------------------------------------------ schedules
-def lr_schedule(schedules, n_steps, *, eta0=1.0, labels=None, ax=None):
+def lr_schedule(schedules: Schedule | str | Callable[..., float]
+                | Sequence[Schedule | str | Callable[..., float]], n_steps: int, *,
+                eta0: float = 1.0, labels: Sequence[str] | None = None,
+                ax: Axes | None = None) -> Axes:
     """Learning rates of one or several schedules over ``t = 0 .. n_steps - 1``.
 
     Each line is ``sched(t, eta0=eta0)`` (the function the training loops evaluate),
-    drawn as a step function: the rate at ``t`` holds until ``t + 1``.
+    drawn as a step function: the rate at ``t`` holds until ``t + 1``. The x axis says
+    what ``t`` counts: ``"update (optimizer step)"`` or ``"epoch"``; when the schedules
+    count different things, each default label ends with its unit.
 
     Parameters
     ----------
@@ -431,7 +536,8 @@ def lr_schedule(schedules, n_steps, *, eta0=1.0, labels=None, ax=None):
     labels : list of str or None, default=None
         One per schedule; default the schedule's ``repr`` restricted to the parameters
         that differ from their defaults, e.g. ``"Step(step_size=10, gamma=0.5)"`` (the
-        name for strings, a function's name, ``repr`` for other callables).
+        name for strings, a function's name, ``repr`` for other callables), followed by
+        ``" [updates]"`` or ``" [epochs]"`` when the units are mixed.
     ax : matplotlib Axes or None, default=None
 
     Returns
@@ -464,25 +570,30 @@ def lr_schedule(schedules, n_steps, *, eta0=1.0, labels=None, ax=None):
     scheds = _as_list(schedules)
     if not scheds:
         raise ValueError("No schedule to plot.")
-    default = [s if isinstance(s, str) else _short_repr(s) for s in scheds]
-    labels = _labels(labels, default, "schedules")
     resolved = [_schedules.resolve(s) if isinstance(s, str) else s for s in scheds]
+    units = [getattr(s, "counts", None) for s in resolved]
+    mixed = len(set(units)) > 1
+    default = [(s if isinstance(s, str) else _short_repr(s))
+               + (f" [{u}s]" if mixed and u is not None else "")
+               for s, u in zip(scheds, units)]
+    labels = _labels(labels, default, "schedules")
 
     ax = _axes(ax)
     t = np.arange(n_steps)
-    for sched, label in zip(resolved, labels):
+    for i, (sched, label) in enumerate(zip(resolved, labels)):
         rates = np.array([float(sched(float(v), eta0=eta0)) for v in t])
-        ax.plot(t, rates, drawstyle="steps-post", label=label)
-    units = {getattr(s, "counts", None) for s in resolved}
-    unit = units.pop() if len(units) == 1 else None
-    ax.set_xlabel({"update": "t (updates)", "epoch": "t (epochs)"}.get(unit, "t"))
+        ax.plot(t, rates, drawstyle="steps-post", label=label, **_style(i, n_steps))
+    unit = None if mixed else units[0]
+    ax.set_xlabel({"update": "t: update (optimizer step)", "epoch": "t: epoch"}.get(
+        unit, "t: update or epoch, as each schedule counts (legend)"))
+    _integer_ticks(ax.xaxis)
     ax.set_ylabel("learning rate")
     ax.legend()
     return ax
 
 
 # ------------------------------------------------------------------ gradient norms
-def grad_norms(est, ax=None):
+def grad_norms(est: Any, ax: Axes | None = None) -> Axes:
     """Mean pre-clip gradient norm per epoch, with the clipping threshold.
 
     Draws ``grad_norm_curve_`` (the mean, over the updates of each epoch, of the norm
@@ -518,20 +629,25 @@ def grad_norms(est, ax=None):
     _check_fitted(est, "grad_norm_curve_")
     norms = np.asarray(est.grad_norm_curve_, dtype=float)
     ax = _axes(ax)
-    ax.plot(_epochs(norms), norms, marker=_marker(norms), label="mean pre-clip gradient norm")
+    ax.plot(_epochs(norms), norms, label="mean pre-clip gradient norm",
+            **_style(0, len(norms)))
     clip = getattr(est, "clip_norm", None)
     if clip is not None:
         ax.axhline(clip, color="k", linestyle="--", linewidth=1, label=f"clip_norm = {clip:g}")
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
+    _integer_ticks(ax.xaxis)
     ax.set_ylabel("gradient norm")
     ax.legend()
     return ax
 
 
 # ------------------------------------------------------------------ batch modes
-def compare_batch_modes(X, y, *, batch_sizes=(1, 32, 256, "full"), estimator=None,
-                        max_iter=20, random_state=0, ax=None, **params):
+def compare_batch_modes(X: MatrixLike, y: ArrayLike, *,
+                        batch_sizes: Sequence[BatchSize] = (1, 32, 256, "full"),
+                        estimator: Any = None, max_iter: int = 20,
+                        random_state: int | None = 0, ax: Sequence[Axes] | None = None,
+                        **params: Any) -> Figure:
     """Train in several batch modes and compare the losses by wall time and by rows seen.
 
     For each batch size, a :class:`~fastgd.FastSGDRegressor` (or a clone of
@@ -562,6 +678,9 @@ def compare_batch_modes(X, y, *, batch_sizes=(1, 32, 256, "full"), estimator=Non
         Its first Axes shows ``loss_curve_`` against ``time_curve_``, its second against
         ``samples_seen_curve_``, one line per batch size in the given order, labelled
         ``"per-sample SGD"``, ``"minibatch 32"``, ..., ``"full-batch GD"``; log y axes.
+        One legend for both, outside the Axes on the right in a figure made here
+        (``fig.legends``), in the second Axes otherwise. Name the data with
+        ``fig.suptitle(...)``.
 
     Raises
     ------
@@ -596,7 +715,7 @@ def compare_batch_modes(X, y, *, batch_sizes=(1, 32, 256, "full"), estimator=Non
     fig, (ax_time, ax_rows) = _axes_pair(ax, figsize=(11, 4))
 
     n_warm = min(64, len(y))
-    for b in batch_sizes:
+    for i, b in enumerate(batch_sizes):
         est = clone(estimator).set_params(max_iter=max_iter, random_state=random_state,
                                           tol=None)
         est.set_params(**params, batch_size=b)
@@ -609,27 +728,34 @@ def compare_batch_modes(X, y, *, batch_sizes=(1, 32, 256, "full"), estimator=Non
             est.fit(X, y)
         label = _batch_mode(b, short=False)
         loss = np.asarray(est.loss_curve_, dtype=float)
-        ax_time.plot(est.time_curve_, loss, marker=_marker(loss), label=label)
-        ax_rows.plot(est.samples_seen_curve_, loss, marker=_marker(loss), label=label)
+        ax_time.plot(est.time_curve_, loss, label=label, **_style(i, len(loss)))
+        ax_rows.plot(est.samples_seen_curve_, loss, label=label, **_style(i, len(loss)))
     for a, xlabel in ((ax_time, "wall time (s)"), (ax_rows, "training rows visited")):
         a.set_yscale("log")
         a.set_xlabel(xlabel)
-        a.set_ylabel("training loss")
+        a.set_ylabel("mean training loss")
+        a.xaxis.set_major_locator(_max_n_ticks(5))
     ax_time.set_title("loss by wall time")
     ax_rows.set_title("loss by rows visited")
-    ax_rows.legend()
+    if ax is None:  # our own constrained figure: the legend beside the plots
+        fig.legend(*ax_rows.get_legend_handles_labels(), loc="outside right upper")
+    else:
+        ax_rows.legend()
     return fig
 
 
 # ------------------------------------------------------------------ batch norm
-def batch_norm_effect(est, X, *, features=None, ax=None):
-    """Per-feature distributions of ``X`` before and after the estimator's normalization.
+def batch_norm_effect(est: Any, X: ArrayLike, *,
+                      features: Sequence[int | str] | None = None,
+                      ax: Sequence[Axes] | None = None) -> Figure:
+    """Per-feature mean and spread of ``X`` before and after the estimator's normalization.
 
-    Left: boxplots of the raw features; right: boxplots of
-    ``(X - bn_running_mean_) / sqrt(bn_running_var_ + bn_eps)``, the inputs that the
-    folded model effectively sees (the running statistics are those folded into
-    ``coef_`` and ``intercept_``). Well-estimated statistics give boxes centred near 0
-    with a spread near 1.
+    For each feature, its standard deviation (the spread, circles) and the size of its
+    mean (squares), on a logarithmic axis shared by both panels. Left: the raw
+    features; right: ``(X - bn_running_mean_) / sqrt(bn_running_var_ + bn_eps)``, the
+    inputs that the folded model effectively sees (the running statistics are those
+    folded into ``coef_`` and ``intercept_``). Well-estimated statistics put every
+    spread at 1 (the dashed line) and every mean far below it, whatever the raw scales.
 
     Parameters
     ----------
@@ -645,10 +771,10 @@ def batch_norm_effect(est, X, *, features=None, ax=None):
     Returns
     -------
     matplotlib.figure.Figure
-        Axes 0 the raw features, Axes 1 the normalized ones, one box per feature (tick
-        labels: feature names or ``x0``, ``x1``, ...; each box's median line has the
-        gid ``"median <label>"``). Features with very different
-        scales crowd the left panel: ``fig.axes[0].set_yscale("symlog")`` may help.
+        Axes 0 the raw features, Axes 1 the normalized ones. In each, the line labelled
+        ``"spread (standard deviation)"`` holds the features' standard deviations and
+        the one labelled ``"|mean|"`` the absolute values of their means, one point per
+        feature at x = 0, 1, ... (tick labels: feature names or ``x0``, ``x1``, ...).
 
     Raises
     ------
@@ -669,6 +795,9 @@ def batch_norm_effect(est, X, *, features=None, ax=None):
     >>> fig = plot.batch_norm_effect(est, X)
     >>> [t.get_text() for t in fig.axes[1].get_xticklabels()]
     ['x0', 'x1', 'x2']
+    >>> spread = fig.axes[1].get_lines()[0]
+    >>> spread.get_label(), bool(np.allclose(spread.get_ydata(), 1.0, atol=0.1))
+    ('spread (standard deviation)', True)
     >>> plt.close(fig)
     """
     _check_fitted(est, "coef_")
@@ -709,17 +838,31 @@ def batch_norm_effect(est, X, *, features=None, ax=None):
     normalized = (X_arr - mean) / np.sqrt(var + est.bn_eps)
 
     fig, (ax_raw, ax_bn) = _axes_pair(ax, figsize=(11, 4))
-    positions = np.arange(1, len(idx) + 1)
+    positions = np.arange(len(idx))
     tick_labels = [all_names[j] for j in idx]
+    shown = []
     for a, data, title in ((ax_raw, X_arr, "raw inputs"),
-                           (ax_bn, normalized, "normalized with the running statistics")):
-        parts = a.boxplot([data[:, j] for j in idx], positions=positions)
-        for median, name in zip(parts["medians"], tick_labels):
-            median.set_gid(f"median {name}")
+                           (ax_bn, normalized, "normalized by the running statistics")):
+        spread = data[:, idx].std(axis=0)
+        size = np.abs(data[:, idx].mean(axis=0))
+        a.plot(positions, spread, linestyle="none", marker="o", markersize=8,
+               label="spread (standard deviation)")
+        a.plot(positions, size, linestyle="none", marker="s", markersize=7,
+               markerfacecolor="none", label="|mean|")
+        a.axhline(1.0, color="k", linestyle="--", linewidth=1)
+        a.set_yscale("log", nonpositive="mask")
         a.set_xticks(positions)
         a.set_xticklabels(tick_labels)
+        a.set_xlim(-0.5, len(idx) - 0.5)
         a.set_title(title)
         a.set_xlabel("feature")
-    ax_raw.set_ylabel("value")
-    ax_bn.set_ylabel("(x - running mean) / sqrt(running var + eps)")
+        shown.append(np.concatenate([spread, size]))
+    values = np.concatenate(shown)
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size:  # one scale for both panels, so that they compare at a glance
+        lo, hi = values.min(), max(values.max(), 1.0)
+        for a in (ax_raw, ax_bn):
+            a.set_ylim(lo / 2.0, hi * 2.0)
+    ax_raw.set_ylabel("per-feature statistic (log scale)")
+    ax_bn.legend(loc="best")
     return fig

@@ -21,13 +21,19 @@ Examples
 (0.0, 0.1)
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.utils._param_validation import InvalidParameterError
 
 from ._kernels import rules as _r
 from ._spec import Spec
+from ._typing import Unit
 from ._validation import check_int, check_real
 
 _UNITS = {"update": _r.UNIT_UPDATE, "epoch": _r.UNIT_EPOCH}
@@ -36,8 +42,8 @@ _UNITS = {"update": _r.UNIT_UPDATE, "epoch": _r.UNIT_EPOCH}
 class Schedule(Spec):
     """Base class of the learning-rate schedules."""
 
-    _code = None
-    _default_unit = "update"
+    _code: int | None = None
+    _default_unit: Unit = "update"
 
     def _check_unit(self):
         unit = getattr(self, "unit", self._default_unit)
@@ -60,12 +66,17 @@ class Schedule(Spec):
     def _extra(self, context):
         return []
 
+    def _host_rate(self, eta0=1.0):
+        """``epoch -> rate`` computed on the host once per epoch, or None (the kernels
+        evaluate the schedule themselves)."""
+        return None
+
     @property
-    def counts(self):
+    def counts(self) -> Unit:
         """``"update"`` or ``"epoch"``: what the counter ``t`` counts."""
         return getattr(self, "unit", self._default_unit)
 
-    def __call__(self, t, eta0=1.0):
+    def __call__(self, t: float | ArrayLike, eta0: float = 1.0) -> float | np.ndarray:
         """Learning rate at counter ``t`` (a number or an array of counters)."""
         code, sp, _ = self._lower(eta0)
         if np.ndim(t) == 0:
@@ -86,7 +97,7 @@ class Constant(Schedule):
 
     _code = _r.SCHED_CONSTANT
 
-    def __init__(self, lr=None, unit="update"):
+    def __init__(self, lr: float | None = None, unit: Unit = "update") -> None:
         self.lr = lr
         self.unit = unit
 
@@ -103,7 +114,8 @@ class InverseScaling(Schedule):
 
     _code = _r.SCHED_INVSCALING
 
-    def __init__(self, power_t=0.25, lr=None, unit="update"):
+    def __init__(self, power_t: float = 0.25, lr: float | None = None,
+                 unit: Unit = "update") -> None:
         self.power_t = power_t
         self.lr = lr
         self.unit = unit
@@ -127,11 +139,11 @@ class Optimal(Schedule):
 
     _code = _r.SCHED_OPTIMAL
 
-    def __init__(self, alpha=None):
+    def __init__(self, alpha: float | None = None) -> None:
         self.alpha = alpha
         self.lr = None
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         return {"alpha": self.alpha}
 
     def _base(self, eta0):
@@ -161,7 +173,8 @@ class Step(Schedule):
     _code = _r.SCHED_STEP
     _default_unit = "epoch"
 
-    def __init__(self, step_size, gamma=0.1, lr=None, unit="epoch"):
+    def __init__(self, step_size: int, gamma: float = 0.1, lr: float | None = None,
+                 unit: Unit = "epoch") -> None:
         self.step_size = step_size
         self.gamma = gamma
         self.lr = lr
@@ -186,7 +199,8 @@ class MultiStep(Schedule):
     _code = _r.SCHED_MULTISTEP
     _default_unit = "epoch"
 
-    def __init__(self, milestones, gamma=0.1, lr=None, unit="epoch"):
+    def __init__(self, milestones: Sequence[int], gamma: float = 0.1,
+                 lr: float | None = None, unit: Unit = "epoch") -> None:
         self.milestones = milestones
         self.gamma = gamma
         self.lr = lr
@@ -219,7 +233,7 @@ class Exponential(Schedule):
     _code = _r.SCHED_EXPONENTIAL
     _default_unit = "epoch"
 
-    def __init__(self, gamma, lr=None, unit="epoch"):
+    def __init__(self, gamma: float, lr: float | None = None, unit: Unit = "epoch") -> None:
         self.gamma = gamma
         self.lr = lr
         self.unit = unit
@@ -245,7 +259,8 @@ class Cosine(Schedule):
     _code = _r.SCHED_COSINE
     _default_unit = "epoch"
 
-    def __init__(self, T_max, eta_min=0.0, lr=None, unit="epoch"):
+    def __init__(self, T_max: int, eta_min: float = 0.0, lr: float | None = None,
+                 unit: Unit = "epoch") -> None:
         self.T_max = T_max
         self.eta_min = eta_min
         self.lr = lr
@@ -272,7 +287,8 @@ class CosineWarmRestarts(Schedule):
     _code = _r.SCHED_COSINE_RESTARTS
     _default_unit = "epoch"
 
-    def __init__(self, T_0, T_mult=1, eta_min=0.0, lr=None, unit="epoch"):
+    def __init__(self, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 lr: float | None = None, unit: Unit = "epoch") -> None:
         self.T_0 = T_0
         self.T_mult = T_mult
         self.eta_min = eta_min
@@ -307,8 +323,10 @@ class OneCycle(Schedule):
 
     _code = _r.SCHED_ONECYCLE
 
-    def __init__(self, total_steps, pct_start=0.3, anneal_strategy="cos", div_factor=25.0,
-                 final_div_factor=1e4, lr=None, unit="update"):
+    def __init__(self, total_steps: int, pct_start: float = 0.3,
+                 anneal_strategy: Literal["cos", "linear"] = "cos", div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, lr: float | None = None,
+                 unit: Unit = "update") -> None:
         self.total_steps = total_steps
         self.pct_start = pct_start
         self.anneal_strategy = anneal_strategy
@@ -354,7 +372,8 @@ class InverseSqrt(Schedule):
 
     _code = _r.SCHED_INVSQRT
 
-    def __init__(self, warmup_steps, lr=None, unit="update"):
+    def __init__(self, warmup_steps: int, lr: float | None = None,
+                 unit: Unit = "update") -> None:
         self.warmup_steps = warmup_steps
         self.lr = lr
         self.unit = unit
@@ -377,46 +396,231 @@ class Warmup(Schedule):
     start_factor : float, default=0
     """
 
-    def __init__(self, schedule, warmup_steps, start_factor=0.0):
+    def __init__(self, schedule: Schedule | Literal["constant", "invscaling"],
+                 warmup_steps: int, start_factor: float = 0.0) -> None:
         self.schedule = schedule
         self.warmup_steps = warmup_steps
         self.start_factor = start_factor
 
     @property
-    def counts(self):
+    def counts(self) -> Unit:
         return _inner(self.schedule).counts
 
     @property
-    def lr(self):
+    def lr(self) -> float | None:
         return _inner(self.schedule).lr
 
     def _lower(self, eta0=1.0, context=None):
         inner = _inner(self.schedule)
         if isinstance(inner, Warmup):
             raise ValueError("Warmup cannot wrap another Warmup.")
+        if isinstance(inner, Lambda):
+            raise ValueError("Warmup cannot wrap a Lambda schedule: write the warm-up "
+                             "into its function.")
         code, sp, unit = inner._lower(eta0, context)
         sp[1] = float(check_int("Warmup", "warmup_steps", self.warmup_steps, low=0))
         sp[2] = check_real("Warmup", "start_factor", self.start_factor, low=0.0, high=1.0)
         return code, sp, unit
 
 
-def _inner(schedule):
+class Sequential(Schedule):
+    r"""Schedules one after another (PyTorch's ``SequentialLR``, optax's
+    ``join_schedules``).
+
+    With milestones :math:`m_1 < \dots < m_{k-1}` (and :math:`m_0 = 0`), the rate at
+    :math:`m_{i} \le t < m_{i+1}` is that of ``schedules[i]`` at :math:`t - m_i`: each
+    schedule starts its own count at its milestone, from its own base rate (its ``lr``,
+    or ``eta0``). Every schedule counts in the same unit, which is the sequence's; the
+    milestones are in that unit.
+
+    Parameters
+    ----------
+    schedules : sequence of Schedule
+        At least one; ``"constant"`` and ``"invscaling"`` are accepted too. Neither
+        another ``Sequential`` (flatten it) nor a :class:`Lambda` (write the whole
+        sequence into its function).
+    milestones : sequence of int
+        ``len(schedules) - 1`` strictly increasing counts, the first >= 1.
+
+    Examples
+    --------
+    >>> from fastgd.schedules import Constant, Cosine, Sequential, Step, Warmup
+    >>> warm_cos = Sequential([Warmup(Constant(unit="epoch"), warmup_steps=5,
+    ...                               start_factor=0.1), Cosine(T_max=45)], milestones=[5])
+    >>> [round(warm_cos(t, eta0=0.1), 4) for t in (0, 4, 5, 50)]
+    [0.01, 0.082, 0.1, 0.0]
+    >>> then_step = Sequential([Cosine(T_max=50), Step(step_size=10, gamma=0.5, lr=0.01)],
+    ...                        milestones=[50])
+    >>> [round(then_step(t, eta0=0.1), 4) for t in (49, 50, 60)]
+    [0.0001, 0.01, 0.005]
+    """
+
+    def __init__(self, schedules: Sequence[Schedule | Literal["constant", "invscaling"]],
+                 milestones: Sequence[int]) -> None:
+        self.schedules = schedules
+        self.milestones = milestones
+
+    def _parts(self):
+        """The validated ``(schedules, milestones)``."""
+        for name in ("schedules", "milestones"):
+            value = getattr(self, name)
+            if isinstance(value, (str, Schedule)) or not hasattr(value, "__iter__"):
+                raise InvalidParameterError(
+                    f"The '{name}' parameter of Sequential must be a sequence; got "
+                    f"{value!r}."
+                )
+        scheds = [_inner(s, "Sequential") for s in self.schedules]
+        ms = [check_int("Sequential", "milestones", m, low=1) for m in self.milestones]
+        if not scheds:
+            raise ValueError("Sequential needs at least one schedule.")
+        if len(ms) != len(scheds) - 1:
+            raise ValueError(
+                f"Sequential needs one milestone fewer than schedules; got "
+                f"{len(scheds)} schedules and {len(ms)} milestones."
+            )
+        if any(b <= a for a, b in zip(ms, ms[1:])):
+            raise ValueError(f"Sequential's milestones must increase strictly; got {ms}.")
+        for s in scheds:
+            if isinstance(s, (Sequential, Lambda)) or (
+                    isinstance(s, Warmup) and isinstance(_inner(s.schedule), Sequential)):
+                raise ValueError(
+                    f"Sequential cannot hold a {type(s).__name__} schedule"
+                    + (": flatten the sequences into one." if not isinstance(s, Lambda)
+                       else ": write the whole sequence into the Lambda's function.")
+                )
+        units = {s.counts for s in scheds}
+        if len(units) > 1:
+            raise ValueError(
+                "Sequential's schedules must count in one unit; got "
+                + ", ".join(f"{type(s).__name__} ({s.counts})" for s in scheds) + "."
+            )
+        return scheds, ms
+
+    @property
+    def counts(self) -> Unit:
+        return self._parts()[0][0].counts
+
+    @property
+    def lr(self) -> None:
+        return None
+
+    def _lower(self, eta0=1.0, context=None):
+        scheds, ms = self._parts()
+        blocks = [s._lower(eta0, context) for s in scheds]
+        k = len(blocks)
+        head = [float(blocks[0][1][0]), 0.0, 0.0, float(k)] + [float(m) for m in ms]
+        offset = len(head) + 2 * k
+        tail = []
+        for code, sp, _ in blocks:
+            head += [float(code), float(offset)]
+            tail += list(sp)
+            offset += len(sp)
+        return _r.SCHED_SEQUENTIAL, np.asarray(head + tail, dtype=np.float64), blocks[0][2]
+
+
+class Lambda(Schedule):
+    r"""A rate from your own function of the epoch (PyTorch's ``LambdaLR``).
+
+    :math:`\eta_e = \eta_0\, f(e)` for epoch :math:`e = 0, 1, \dots` (counted over the
+    whole training history, as the other epoch-unit schedules). ``fn`` is called on
+    the host once per epoch and its rate handed to the compiled loop as a number, so
+    any Python function works and nothing is recompiled. It must return a finite
+    float >= 0.
+
+    A ``lambda`` (or a closure) cannot be pickled: an estimator holding one cannot be
+    pickled or sent to Dask workers by the standard pickler. Define ``fn`` with
+    ``def`` at module level to keep the estimator picklable.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(epoch: int) -> float``, the multiplier of the base rate.
+    lr : float or None, default=None
+        The base rate :math:`\eta_0`; None takes the estimator's ``eta0``.
+
+    Examples
+    --------
+    >>> from fastgd.schedules import Lambda
+    >>> def halve_every_10(epoch):
+    ...     return 0.5 ** (epoch // 10)
+    >>> sched = Lambda(halve_every_10, lr=0.1)
+    >>> sched.counts, sched(0), sched(25)
+    ('epoch', 0.1, 0.025)
+    """
+
+    _code = _r.SCHED_CONSTANT
+    _default_unit = "epoch"
+
+    def __init__(self, fn: Callable[[int], float], lr: float | None = None) -> None:
+        self.fn = fn
+        self.lr = lr
+
+    def _check_fn(self):
+        if not callable(self.fn):
+            raise InvalidParameterError(
+                f"The 'fn' parameter of Lambda must be a callable; got {self.fn!r}."
+            )
+
+    def _lower(self, eta0=1.0, context=None):
+        # the kernels see a constant 0: every epoch's rate arrives from the host (a rate
+        # of 0 from fn then also means 0)
+        self._check_fn()
+        self._base(eta0)
+        return _r.SCHED_CONSTANT, np.zeros(3, dtype=np.float64), _r.UNIT_EPOCH
+
+    def _host_rate(self, eta0=1.0):
+        self._check_fn()
+        return _LambdaRate(self.fn, self._base(eta0))
+
+    def __call__(self, t: float | ArrayLike, eta0: float = 1.0) -> float | np.ndarray:
+        """Learning rate at epoch ``t`` (a number or an array of epochs)."""
+        rate = self._host_rate(eta0)
+        if np.ndim(t) == 0:
+            return rate(int(t))
+        return np.array([rate(int(v)) for v in np.ravel(t)]).reshape(np.shape(t))
+
+
+class _LambdaRate:
+    """``epoch -> base * fn(epoch)``, checked (picklable when ``fn`` is)."""
+
+    def __init__(self, fn, base):
+        self.fn = fn
+        self.base = base
+
+    def __call__(self, epoch):
+        value = self.fn(int(epoch))
+        try:
+            factor = float(value)
+        except (TypeError, ValueError):
+            factor = math.nan
+        if not (math.isfinite(factor) and factor >= 0.0):
+            raise ValueError(
+                f"The function of the Lambda schedule returned {value!r} at epoch "
+                f"{int(epoch)}; it must return a finite float >= 0."
+            )
+        return self.base * factor
+
+
+def _inner(schedule, owner="Warmup"):
     if isinstance(schedule, Schedule):
         return schedule
-    if schedule == "constant":
+    if isinstance(schedule, str) and schedule == "constant":
         return Constant()
-    if schedule == "invscaling":
+    if isinstance(schedule, str) and schedule == "invscaling":
         return InverseScaling()
+    what = ("'schedule' parameter of Warmup must be" if owner == "Warmup"
+            else "'schedules' parameter of Sequential must hold")
     raise InvalidParameterError(
-        "The 'schedule' parameter of Warmup must be a fastgd.schedules.Schedule, "
-        f"'constant' or 'invscaling'; got {schedule!r}."
+        f"The {what} a fastgd.schedules.Schedule, 'constant' or 'invscaling'; "
+        f"got {schedule!r}."
     )
 
 
 SKLEARN_NAMES = ("constant", "optimal", "invscaling", "adaptive")
 
 
-def resolve(learning_rate, power_t=0.25, alpha=None):
+def resolve(learning_rate: str | Schedule, power_t: float = 0.25,
+            alpha: float | None = None) -> Schedule:
     """Map the estimator's ``learning_rate`` to a :class:`Schedule` (``adaptive`` too)."""
     if isinstance(learning_rate, Schedule):
         return learning_rate
@@ -435,4 +639,5 @@ def resolve(learning_rate, power_t=0.25, alpha=None):
 __all__ = [
     "Schedule", "Constant", "InverseScaling", "Optimal", "Step", "MultiStep",
     "Exponential", "Cosine", "CosineWarmRestarts", "OneCycle", "InverseSqrt", "Warmup",
+    "Sequential", "Lambda",
 ]

@@ -306,6 +306,19 @@ def lr_warmup(t, inner, warmup_steps, start_factor=0.0):
     return inner(t - W)
 
 
+def lr_sequential(t, parts, milestones):
+    """``parts[i]`` (a function of t) from milestone ``i`` on, counting from 0 there
+    (torch's ``SequentialLR`` with closed-form schedulers, optax's ``join_schedules``)."""
+    starts = [0] + list(milestones)
+    i = sum(1 for m in milestones if m <= t)
+    return parts[i](t - starts[i])
+
+
+def lr_lambda(t, eta0, fn):
+    """torch's ``LambdaLR``: ``eta0 * fn(epoch)``."""
+    return eta0 * fn(int(t))
+
+
 def schedule(fn, unit="update", **params):
     """``(partial(fn, **params), unit)``."""
     return partial(fn, **params), unit
@@ -365,10 +378,20 @@ def _average_start(average):
     return int(average)
 
 
-def _default_schedule(schedule_):
-    if schedule_ is None:  # the estimator's default: invscaling, eta0=0.01, power_t=0.25
+#: ``torch.optim``'s default ``lr`` (PyTorch 2.13; ``SGD`` with momentum included)
+TORCH_DEFAULT_LR = {"momentum": 1e-3, "adagrad": 1e-2, "rmsprop": 1e-2, "adadelta": 1.0,
+                    "adam": 1e-3, "adamw": 1e-3}
+
+
+def _default_schedule(schedule_, optimizer="sgd"):
+    """The regressor's default rate: scikit-learn's for plain SGD (invscaling from
+    0.01, power_t 0.25), torch's constant default ``lr`` for every other optimizer."""
+    if schedule_ is not None:
+        return schedule_
+    name, _ = resolve_optimizer(optimizer)
+    if name == "sgd":
         return partial(lr_invscaling, eta0=0.01, power_t=0.25), "update"
-    return schedule_
+    return partial(lr_constant, eta0=TORCH_DEFAULT_LR[name]), "update"
 
 
 def _batches(n, batch_size):
@@ -394,7 +417,7 @@ def naive_fit(X, y, *, n_epochs=1, batch_size=1, optimizer="sgd", schedule=None,
     y = np.asarray(y, dtype=np.float64)
     n, d = X.shape
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    lr_fn, unit = _default_schedule(schedule)
+    lr_fn, unit = _default_schedule(schedule, optimizer)
     rho = _l1_ratio(penalty, l1_ratio)
     avg_start = _average_start(average)
 

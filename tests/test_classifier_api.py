@@ -17,6 +17,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastgd import FastSGDClassifier
+from fastgd._program import resolve_rate
+from fastgd.optim import resolve as resolve_optimizer
 
 # ------------------------------------------------------------------ data
 _X3, Y3 = make_classification(n_samples=150, n_features=6, n_informative=4,
@@ -49,7 +51,12 @@ def _quiet(fn, *args, **kwargs):
 # ------------------------------------------------------------------ sklearn checks
 ESTIMATORS = [
     FastSGDClassifier(),
-    FastSGDClassifier(loss="log_loss", batch_size=16, optimizer="adam"),
+    # the decaying "optimal" rate (Adam's default is a constant 1e-3): on the unscaled,
+    # 1000:1e-4 class-weighted blobs of check_class_weight_classifiers, the constant
+    # rate is stopped by tol (which watches the unweighted objective) before the
+    # weighted fit has moved far enough
+    FastSGDClassifier(loss="log_loss", batch_size=16, optimizer="adam",
+                      learning_rate="optimal"),
     FastSGDClassifier(loss="log_loss", multi_class="multinomial", batch_size=8),
     FastSGDClassifier(loss="modified_huber", batch_size="full", optimizer="momentum",
                       learning_rate="constant"),
@@ -176,10 +183,40 @@ def test_defaults_as_sklearn():
     fast = FastSGDClassifier().get_params()
     sk = SGDClassifier().get_params()
     for name, value in sk.items():
-        assert fast[name] == value, name
+        if name in ("learning_rate", "eta0"):
+            # None: "what the optimizer expects", scikit-learn's values for "sgd"
+            assert fast[name] is None, name
+        else:
+            assert fast[name] == value, name
+    assert resolve_rate(FastSGDClassifier(), resolve_optimizer("sgd")) == (
+        sk["learning_rate"], sk["eta0"])
     assert fast["multi_class"] == "ovr"
     assert fast["batch_size"] == 1
     assert fast["optimizer"] == "sgd"
+
+
+def test_adam_defaults_to_torch_constant_rate_on_digits():
+    """optimizer="adam" trains as torch.optim.Adam does: constant lr 1e-3 (not
+    SGDClassifier's "optimal" rate, which starts at 10 and stopped at ~0.88 here)."""
+    torch = pytest.importorskip("torch")
+    import inspect
+
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, random_state=42)
+    scaler = StandardScaler().fit(X_tr)
+    X_tr, X_te = scaler.transform(X_tr), scaler.transform(X_te)
+    clf = FastSGDClassifier(loss="log_loss", optimizer="adam", batch_size=32,
+                            multi_class="multinomial", random_state=0).fit(X_tr, y_tr)
+    torch_lr = inspect.signature(torch.optim.Adam).parameters["lr"].default
+    assert clf.get_params()["learning_rate"] is None and clf.get_params()["eta0"] is None
+    assert clf.lr_curve_ == [torch_lr] * clf.n_iter_
+    assert clf.score(X_te, y_te) > 0.96
+    # the same fit with scikit-learn's rate (the old default) falls short
+    old = _quiet(clone(clf).set_params(learning_rate="optimal", eta0=0.01).fit, X_tr, y_tr)
+    assert old.score(X_te, y_te) < 0.92
 
 
 # ------------------------------------------------------------------ pickling
@@ -472,3 +509,57 @@ def test_clone_pipeline_grid_search():
     _quiet(grid.fit, X3, Y3)
     assert len(grid.cv_results_["params"]) == 4
     assert grid.best_score_ > 0.8
+
+
+# ------------------------------------------------------------------ scikit-learn twin
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("mode", list(MODES))
+def test_to_sklearn_predicts_the_same(mode, n_classes):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = (X3, Y3) if n_classes == 3 else (X2, Y2)
+    labels = np.array(["ant", "bee", "cat"])[y]  # string classes travel too
+    est = _quiet(FastSGDClassifier(random_state=0, max_iter=20, **MODES[mode]).fit,
+                 X, labels)
+    twin = est.to_sklearn()
+    multinomial = MODES[mode].get("multi_class") == "multinomial" and n_classes == 3
+    assert type(twin) is (LogisticRegression if multinomial else SGDClassifier)
+    assert_array_equal(twin.classes_, est.classes_)
+    assert twin.n_features_in_ == est.n_features_in_
+    assert_array_equal(twin.predict(X), est.predict(X))
+    assert_allclose(twin.decision_function(X), est.decision_function(X), rtol=1e-12,
+                    atol=1e-14)
+    if hasattr(est, "predict_proba"):
+        assert_allclose(twin.predict_proba(X), est.predict_proba(X), rtol=1e-12,
+                        atol=1e-15)
+    if not multinomial:
+        assert (twin.t_, twin.n_iter_) == (est.t_, est.n_iter_)
+        assert twin.get_params()["loss"] == est.loss
+    assert twin.score(X, labels) == est.score(X, labels)
+
+
+def test_to_sklearn_multinomial_twin_has_the_same_objective():
+    """The LogisticRegression twin's C and l1_ratio define fastgd's objective: refitting
+    it reaches the minimum fastgd converged to (softmax logits up to a shared shift)."""
+    est = FastSGDClassifier(loss="log_loss", multi_class="multinomial", alpha=0.01,
+                            batch_size="full", learning_rate="constant", eta0=0.5,
+                            max_iter=3000, tol=None).fit(X3, Y3)
+    twin = est.to_sklearn()
+    assert twin.C == 1.0 / (0.01 * X3.shape[0]) and twin.l1_ratio == 0.0
+    refit = clone(twin).set_params(tol=1e-10, max_iter=10_000).fit(X3, Y3)
+    centered = lambda a: a - a.mean(axis=0)  # noqa: E731
+    assert_allclose(centered(refit.coef_), centered(est.coef_), atol=1e-4)
+    assert_allclose(centered(refit.intercept_), centered(est.intercept_), atol=1e-4)
+
+
+def test_to_sklearn_keeps_feature_names_and_needs_a_fit():
+    import pandas as pd
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        FastSGDClassifier().to_sklearn()
+    frame = pd.DataFrame(X2, columns=[f"f{j}" for j in range(X2.shape[1])])
+    twin = _quiet(FastSGDClassifier(random_state=0).fit, frame, Y2).to_sklearn()
+    assert_array_equal(twin.feature_names_in_, frame.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        twin.predict(X2)  # scikit-learn's own check, as for any fitted twin

@@ -339,3 +339,35 @@ def test_version(runs):
     proc = runs["version"]
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"fastgd {fastgd.__version__}"
+
+
+def test_demo_draws_sklearns_own_per_epoch_loss():
+    """The demo's scikit-learn curve is its own "Avg. loss" report, the quantity of
+    fastgd's loss_curve_: equal (to the 6 printed decimals) where the algorithms are."""
+    import warnings
+
+    from sklearn.datasets import load_diabetes, load_iris
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import SGDClassifier, SGDRegressor
+    from sklearn.preprocessing import StandardScaler
+
+    from fastgd.cli import _sklearn_loss_curve
+
+    X, y = load_diabetes(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    y = (y - y.mean()) / y.std()
+    kw = dict(shuffle=False, max_iter=5, tol=None)
+    curve = _sklearn_loss_curve(SGDRegressor(**kw), X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = FastSGDRegressor(**kw).fit(X, y).loss_curve_
+    np.testing.assert_allclose(curve, ours, rtol=0, atol=1e-6)
+    # one-vs-rest: summed per epoch over the classes, as fastgd's classifier sums them
+    Xc, yc = load_iris(return_X_y=True)
+    Xc = StandardScaler().fit_transform(Xc)
+    curve = _sklearn_loss_curve(SGDClassifier(**kw), Xc, yc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = FastSGDClassifier(**kw).fit(Xc, yc).loss_curve_
+    assert len(curve) == 5
+    np.testing.assert_allclose(curve, ours, rtol=0, atol=3e-6)

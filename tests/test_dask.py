@@ -18,6 +18,7 @@ distributed = pytest.importorskip("distributed")
 
 from fastgd import FastSGDClassifier, FastSGDRegressor  # noqa: E402
 import fastgd.dask as fdask  # noqa: E402
+from fastgd.schedules import Lambda  # noqa: E402
 
 ROUND_TIMEOUT = 60  # seconds per round: a stuck cluster fails the test, never hangs it
 
@@ -69,6 +70,20 @@ def test_gd_allreduce_equals_single_machine(client, optimizer):
     np.testing.assert_allclose(dist.intercept_, serial.intercept_, rtol=1e-12)
 
 
+def _decay(epoch):
+    return 0.8 ** epoch
+
+
+def test_gd_lambda_schedule_rates_come_from_the_client(client):
+    X, y = _data()
+    kw = dict(GD, learning_rate=Lambda(_decay), max_iter=6)
+    dist = fdask.fit(FastSGDRegressor(**kw), _dask(X, 100), _dask(y, 100), strategy="gd",
+                     client=client, timeout=ROUND_TIMEOUT)
+    threads = FastSGDRegressor(n_jobs=4, **kw).fit(X, y)
+    np.testing.assert_array_equal(dist.coef_, threads.coef_)
+    np.testing.assert_allclose(dist.lr_curve_, 0.1 * 0.8 ** np.arange(6), rtol=1e-15)
+
+
 def test_gd_stopping_rule_and_classifier(client):
     X, y = _data(seed=1)
     yc = np.digitize(y, np.quantile(y, [0.33, 0.66]))
@@ -116,6 +131,9 @@ def test_gd_tree_reduction_deeper_than_fan_in(client):
 # ------------------------------------------------------------------------- local SGD
 @pytest.mark.parametrize("params,sync_every", [
     (dict(batch_size=8, optimizer="adam", learning_rate="constant", eta0=0.01), 1),
+    # a host-evaluated rate, evaluated by the workers' epochs
+    (dict(batch_size=8, optimizer="adam", learning_rate=Lambda(_decay), eta0=0.01,
+          tol=None), 2),
     # scikit-learn's per-sample algorithm; with sync_every > 1 the stopping rule runs
     # once per round, so tol=None there
     (dict(batch_size=1, penalty="elasticnet", average=10, tol=None), 3),

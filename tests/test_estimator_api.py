@@ -332,6 +332,41 @@ def test_device_cuda_not_available(method):
     assert "device='cpu'" in msg, msg
 
 
+@pytest.mark.parametrize("optimizer, rate", [
+    ("sgd", ("invscaling", 0.01)),
+    (Adam(), ("constant", 1e-3)),
+    ("adadelta", ("constant", 1.0)),
+    (Momentum(nesterov=True), ("constant", 1e-3)),
+])
+def test_default_rate_follows_the_optimizer(optimizer, rate):
+    est = FastSGDRegressor(optimizer=optimizer, batch_size=16, max_iter=2, tol=None)
+    assert est.get_params()["learning_rate"] is None and est.get_params()["eta0"] is None
+    _quiet_fit(est, X, Y)
+    assert est.get_params()["learning_rate"] is None  # fit does not write parameters
+    learning_rate, eta0 = rate
+    assert est.lr_curve_[0] == eta0
+    decays = learning_rate == "invscaling"
+    assert (est.lr_curve_[1] < eta0) == decays
+    # either one set alone keeps the other's default
+    assert FastSGDRegressor(optimizer=optimizer, eta0=0.5, batch_size=16, max_iter=2,
+                            tol=None).fit(X, Y).lr_curve_[0] == 0.5
+    sched = _quiet_fit(FastSGDRegressor(optimizer=optimizer, learning_rate=Cosine(T_max=4),
+                                        batch_size=16, max_iter=2, tol=None), X, Y)
+    assert sched.lr_curve_ == [eta0, eta0 * (1 + np.cos(np.pi / 4)) / 2]
+
+
+def test_default_regressor_is_sklearns():
+    from sklearn.linear_model import SGDRegressor
+
+    fast, sk = FastSGDRegressor(), SGDRegressor()
+    est = _quiet_fit(FastSGDRegressor(shuffle=False, max_iter=3, tol=None), X, Y)
+    ref = _quiet_fit(SGDRegressor(shuffle=False, max_iter=3, tol=None), X, Y)
+    assert_allclose(est.coef_, ref.coef_, rtol=1e-10)
+    assert {k: v for k, v in fast.get_params().items() if k in sk.get_params()
+            and k not in ("learning_rate", "eta0")} == {
+        k: v for k, v in sk.get_params().items() if k not in ("learning_rate", "eta0")}
+
+
 def test_constructor_does_not_validate():
     # scikit-learn convention: __init__ stores, fit validates
     est = FastSGDRegressor(loss="foo", batch_size=0, device="tpu")
@@ -779,3 +814,50 @@ def test_validation_scores_true_r2_plain_l2():
     idx_val = _validation_split(X.shape[0], 0.2, 0)
     assert_allclose(est.validation_scores_[-1],
                     r2_score(Y[idx_val], est.predict(X[idx_val])), rtol=1e-9)
+
+
+# ------------------------------------------------------------------ scikit-learn twin
+@pytest.mark.parametrize("mode", list(MODES))
+def test_to_sklearn_predicts_the_same(mode):
+    from sklearn.linear_model import SGDRegressor
+
+    est = _quiet_fit(FastSGDRegressor(random_state=0, max_iter=20, **MODES[mode]), X, Y)
+    twin = est.to_sklearn()
+    assert type(twin) is SGDRegressor
+    assert (twin.t_, twin.n_iter_, twin.n_features_in_) == (est.t_, est.n_iter_,
+                                                           est.n_features_in_)
+    assert twin.coef_.shape == est.coef_.shape and twin.intercept_.shape == (1,)
+    assert_allclose(twin.predict(X), est.predict(X), rtol=1e-12, atol=1e-14)
+    assert twin.get_params()["loss"] == est.loss
+
+
+def test_to_sklearn_resolves_the_rate():
+    assert FastSGDRegressor().fit(X, Y).to_sklearn().get_params()["learning_rate"] == \
+        "invscaling"
+    twin = _quiet_fit(FastSGDRegressor(optimizer="adam", batch_size=16, max_iter=3), X,
+                      Y).to_sklearn()
+    assert (twin.learning_rate, twin.eta0) == ("constant", 1e-3)
+    twin = _quiet_fit(FastSGDRegressor(learning_rate=Cosine(T_max=3, lr=0.2),
+                                       max_iter=3), X, Y).to_sklearn()
+    assert (twin.learning_rate, twin.eta0) == ("constant", 0.2)
+
+
+def test_to_sklearn_multi_output_float32_sparse_and_frames():
+    import scipy.sparse as sp
+    from sklearn.multioutput import MultiOutputRegressor
+
+    X32 = X.astype(np.float32)
+    Y2 = np.column_stack([Y, -2.0 * Y + 1.0])
+    est = _quiet_fit(FastSGDRegressor(batch_size=8, random_state=0, max_iter=5), X32, Y2)
+    twin = est.to_sklearn()
+    assert type(twin) is MultiOutputRegressor and len(twin.estimators_) == 2
+    assert twin.estimators_[1].coef_.dtype == np.float32
+    assert_allclose(twin.predict(X32), est.predict(X32), rtol=1e-6)
+    S = sp.csr_matrix(X)
+    est = _quiet_fit(FastSGDRegressor(random_state=0, max_iter=5), S, Y)
+    assert_allclose(est.to_sklearn().predict(S), est.predict(S), rtol=1e-12, atol=1e-14)
+    frame = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+    est = _quiet_fit(FastSGDRegressor(random_state=0, max_iter=5), frame, Y2)
+    twin = est.to_sklearn()
+    assert_array_equal(twin.feature_names_in_, frame.columns)
+    assert_allclose(twin.predict(frame), est.predict(frame), rtol=1e-12, atol=1e-14)

@@ -89,9 +89,35 @@ def _sched(name, eta0=0.05):
                             warmup_steps=3, start_factor=0.2), "update")),
         "constant-lr": (dict(learning_rate=S.Constant(lr=0.02)),
                         (partial(N.lr_constant, eta0=0.02), "update")),
+        # warm-up for 2 epochs, then a cosine restarted at the milestone
+        "sequential": (dict(learning_rate=S.Sequential(
+            [S.Warmup(S.Constant(unit="epoch"), 2, start_factor=0.2), S.Cosine(T_max=3)],
+            milestones=[2])),
+            (partial(N.lr_sequential, milestones=[2], parts=[
+                partial(N.lr_warmup, inner=partial(N.lr_constant, eta0=eta0),
+                        warmup_steps=2, start_factor=0.2),
+                partial(N.lr_cosine, eta0=eta0, T_max=3)]), "epoch")),
+        # three segments counted in updates, the last with its own rate, behind a warm-up
+        "sequential-update": (dict(learning_rate=S.Warmup(S.Sequential(
+            [S.InverseScaling(power_t=0.5), S.Exponential(0.9, unit="update"),
+             S.Constant(lr=0.01)], milestones=[6, 20]), 3, start_factor=0.1)),
+            (partial(N.lr_warmup, warmup_steps=3, start_factor=0.1, inner=partial(
+                N.lr_sequential, milestones=[6, 20], parts=[
+                    partial(N.lr_invscaling, eta0=eta0, power_t=0.5),
+                    partial(N.lr_exponential, eta0=eta0, gamma=0.9),
+                    partial(N.lr_constant, eta0=0.01)])), "update")),
+        "lambda": (dict(learning_rate=S.Lambda(_lambda_factor)),
+                   (partial(N.lr_lambda, eta0=eta0, fn=_lambda_factor), "epoch")),
     }
+    if name == "default":  # learning_rate and eta0 left at None: the optimizer's defaults
+        return {}, None
     est, nv = table[name]
     return dict(est, eta0=eta0), nv
+
+
+def _lambda_factor(epoch):
+    """A LambdaLR-style multiplier: 0 in the first epoch (the rate 0 must hold too)."""
+    return 0.0 if epoch == 0 else 0.8 ** epoch
 
 
 # ================================================================================ cases
@@ -272,6 +298,18 @@ FEATURE_CASES = [
          epsilon=0.2),
     Case("bs1-nesterov-huber-sw", batch_size=1, opt="nesterov", loss="huber",
          sample_weight=True, eta0=0.01),
+    # combined and host-evaluated schedules
+    Case("bs7-adam-sequential", batch_size=7, opt="adam", sched="sequential"),
+    Case("bs7-momentum-sequential-update", batch_size=7, opt="momentum",
+         sched="sequential-update"),
+    Case("bs32-rmsprop-lambda", batch_size=32, opt="rmsprop", sched="lambda", eta0=0.01),
+    Case("full-sgd-lambda", batch_size="full", sched="lambda", eta0=0.2),
+    # the rate each optimizer gets by default (torch's lr, constant; invscaling for sgd)
+    Case("bs7-adam-default", batch_size=7, opt="adam", sched="default"),
+    Case("bs7-adadelta-default", batch_size=7, opt=("adadelta", {}), sched="default"),
+    Case("full-nesterov-default", batch_size="full", opt="nesterov", sched="default"),
+    Case("bs13-adagrad-default", batch_size=13, opt="adagrad", sched="default"),
+    Case("bs7-sgd-default", batch_size=7, sched="default"),
     # scikit-learn's "optimal" rate in the general path
     Case("bs7-sgd-optimal", batch_size=7, sched="optimal", alpha=0.5, data="small"),
     Case("bs1-adam-optimal-huber", batch_size=1, opt="adam", sched="optimal", alpha=0.5,
@@ -353,6 +391,9 @@ PLAIN_CASES += [
     Case("plain-onecycle", sched="onecycle", eta0=0.05),
     Case("plain-warmup", sched="warmup", penalty="l1", alpha=0.01),
     Case("plain-sgd-object", opt=("sgd", {}), penalty="l2"),  # SGD() object, no decay
+    Case("plain-default", sched="default", penalty="l2"),
+    Case("plain-lambda", sched="lambda", penalty="l1", alpha=0.01),
+    Case("plain-sequential-update", sched="sequential-update", penalty="l2"),
 ]
 
 

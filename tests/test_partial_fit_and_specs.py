@@ -11,8 +11,13 @@ from sklearn.exceptions import ConvergenceWarning
 from fastgd import FastSGDRegressor
 from fastgd.optim import SGD, Adadelta, Adagrad, Adam, AdamW, Momentum, RMSprop
 from fastgd.schedules import (Constant, Cosine, CosineWarmRestarts, Exponential,
-                              InverseScaling, InverseSqrt, MultiStep, OneCycle, Step,
-                              Warmup)
+                              InverseScaling, InverseSqrt, Lambda, MultiStep, OneCycle,
+                              Sequential, Step, Warmup)
+
+
+def _halve_every_2(epoch):
+    """A module-level function: a Lambda holding it pickles."""
+    return 0.5 ** (epoch // 2)
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +36,10 @@ CONFIGS = [
     dict(batch_size=1, optimizer="adagrad", clip_norm=0.5),
     dict(batch_size=10, batch_norm=True, average=5),
     dict(penalty="elasticnet", learning_rate="optimal"),
+    dict(batch_size=16, optimizer="adam",
+         learning_rate=Sequential([Cosine(T_max=2), Step(1, 0.5)], milestones=[2])),
+    dict(batch_size=8, learning_rate=Lambda(_halve_every_2), eta0=0.05),
+    dict(learning_rate=Lambda(_halve_every_2)),  # scikit-learn's per-sample algorithm
 ]
 
 
@@ -67,7 +76,8 @@ def test_optimizer_state_is_exposed(data):
 ALL_SPECS = [SGD(), Momentum(), Adagrad(), RMSprop(centered=True), Adadelta(), Adam(),
              AdamW(), Constant(lr=0.1), InverseScaling(), Step(3), MultiStep([2, 5]),
              Exponential(0.9), Cosine(10), CosineWarmRestarts(3, 2), OneCycle(100),
-             InverseSqrt(10), Warmup(Cosine(10), 3)]
+             InverseSqrt(10), Warmup(Cosine(10), 3),
+             Sequential([Warmup(Constant(unit="epoch"), 2), Cosine(10)], milestones=[2])]
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS, ids=lambda s: type(s).__name__)
@@ -83,9 +93,47 @@ def test_specs_are_values(spec):
                                          (Step(2), "epoch"), (Cosine(5), "epoch"),
                                          (OneCycle(10), "update"), (InverseSqrt(4), "update"),
                                          (Warmup(Step(2), 2), "epoch"),
-                                         (Cosine(5, unit="update"), "update")])
+                                         (Cosine(5, unit="update"), "update"),
+                                         (Sequential([Step(2), Cosine(5)], [3]), "epoch"),
+                                         (Warmup(Sequential([Cosine(5, unit="update"),
+                                                             "constant"], [4]), 2), "update"),
+                                         (Lambda(_halve_every_2), "epoch")])
 def test_schedules_state_their_unit(sched, unit):
     assert sched.counts == unit
+
+
+@pytest.mark.parametrize("sched", [
+    Sequential([Warmup(Constant(unit="epoch"), 2), Cosine(T_max=5)], milestones=[2]),
+    Lambda(_halve_every_2, lr=0.03),
+], ids=["Sequential", "Lambda"])
+def test_estimator_with_combined_schedule_pickles_and_clones(data, sched):
+    X, y = data
+    est = FastSGDRegressor(batch_size=16, optimizer="adam", learning_rate=sched,
+                           max_iter=3, tol=None, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    restored = pickle.loads(pickle.dumps(est))
+    assert restored.get_params()["learning_rate"] == sched
+    np.testing.assert_array_equal(restored.predict(X), est.predict(X))
+    # the restored model continues exactly as the original
+    np.testing.assert_array_equal(restored.partial_fit(X, y).coef_,
+                                  est.partial_fit(X, y).coef_)
+    twin = clone(est)
+    assert twin.get_params()["learning_rate"] == sched
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        np.testing.assert_array_equal(twin.fit(X, y).lr_curve_[:3],
+                                      sched(np.arange(3), eta0=1e-3))
+
+
+def test_lambda_with_a_lambda_clones_but_does_not_pickle(data):
+    X, y = data
+    est = FastSGDRegressor(learning_rate=Lambda(lambda epoch: 0.9 ** epoch), eta0=0.01,
+                           max_iter=2, tol=None)
+    assert clone(est).get_params()["learning_rate"].fn is est.learning_rate.fn
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        pickle.dumps(est)
 
 
 def test_schedule_lr_none_uses_eta0_in_estimator(data):
@@ -139,6 +187,20 @@ def test_bad_optimizer_hyper_parameters_name_the_parameter(data, bad, match):
                                                  "anneal_strategy"),
     (Warmup("cosine", 3), "schedule"), (Warmup(Cosine(5), -1), "warmup_steps"),
     (Constant(lr=-1.0), "lr"), (Step(2, unit="batch"), "unit"),
+    (Sequential([Cosine(5)], [3]), "milestone"),
+    (Sequential([Cosine(5), Step(2), Step(3)], [4, 4]), "increase"),
+    (Sequential([Cosine(5), Step(2)], [0]), "milestones"),
+    (Sequential([Cosine(5), Step(2, unit="update")], [3]), "unit"),
+    (Sequential([Cosine(5), "cosine"], [3]), "schedules"),
+    (Sequential(Cosine(5), [3]), "schedules"),
+    (Sequential([], []), "at least one"),
+    (Sequential([Cosine(5), Sequential([Step(2)], [])], [3]), "flatten"),
+    (Sequential([Lambda(_halve_every_2), Step(2)], [3]), "Lambda"),
+    (Warmup(Lambda(_halve_every_2), 2), "Lambda"),
+    (Lambda(3.0), "fn"),
+    (Lambda(lambda epoch: -1.0), "Lambda"),
+    (Lambda(lambda epoch: float("nan")), "Lambda"),
+    (Lambda(lambda epoch: "fast"), "Lambda"),
 ])
 def test_bad_schedules_name_the_parameter(data, bad, match):
     X, y = data

@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import io
 import warnings
 
 import matplotlib.pyplot as plt
@@ -13,7 +14,7 @@ from matplotlib.figure import Figure
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from fastgd import FastSGDClassifier, FastSGDRegressor, minimize, plot
-from fastgd.schedules import Cosine, InverseScaling, Step, Warmup
+from fastgd.schedules import Constant, Cosine, InverseScaling, Lambda, Sequential, Step, Warmup
 
 
 @pytest.fixture(autouse=True)
@@ -124,6 +125,32 @@ def test_loss_curve_classifier_validation_accuracy(data, tmp_path):
     np.testing.assert_array_equal(_ydata(twin.get_lines()[0]), clf.validation_scores_)
 
 
+def test_loss_curve_lines_differ_in_style_and_epochs_are_whole(fitted, tmp_path):
+    plain, early = fitted
+    ax = plot.loss_curve([plain, plain, early])  # two identical curves stay apart
+    _save(ax, tmp_path)
+    lines = ax.get_lines()
+    styles = {(line.get_linestyle(), line.get_marker()) for line in lines}
+    assert len(styles) == 3
+    assert ax.get_ylabel() == "mean training loss (squared_error)"
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+
+
+def test_loss_curve_takes_loss_sequences(fitted, tmp_path):
+    plain, _ = fitted
+    other = [0.9, 0.5, 0.3, 0.25]  # e.g. another library's per-epoch losses
+    ax = plot.loss_curve([np.array(other), plain], labels=["theirs", "ours"])
+    _save(ax, tmp_path)
+    theirs, ours = ax.get_lines()
+    np.testing.assert_array_equal(_ydata(theirs), other)
+    np.testing.assert_array_equal(_xdata(theirs), [1, 2, 3, 4])
+    np.testing.assert_array_equal(_ydata(ours), plain.loss_curve_)
+    assert plot.loss_curve(other).get_lines()[0].get_label() == "curve 1"
+    with pytest.raises(ValueError, match="by epoch only"):
+        plot.loss_curve([other, plain], x="time")
+
+
 def test_loss_curve_errors(fitted):
     with pytest.raises(ValueError, match="x must be one of"):
         plot.loss_curve(fitted[0], x="updates")
@@ -204,12 +231,27 @@ def test_trace_2d(tmp_path):
     for line, res in zip(lines, runs):
         np.testing.assert_array_equal(_xdata(line), res.trajectory[:, 0])
         np.testing.assert_array_equal(_ydata(line), res.trajectory[:, 1])
-        assert line.get_marker() == "o"
+    assert [line.get_marker() for line in lines] == ["o", "s"]  # a marker at every iterate
     assert len(ax.collections) >= 1  # the contour set
     pts = np.concatenate([r.trajectory for r in runs])
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
     assert x0 < pts[:, 0].min() and pts[:, 0].max() < x1
     assert y0 < pts[:, 1].min() and pts[:, 1].max() < y1
+
+
+def test_trace_2d_marks_start_and_optimum(tmp_path):
+    runs = [minimize(_grad, [-5.0, -2.0], learning_rate=lr, n_steps=20) for lr in (0.4, 0.6)]
+    ax = plot.trace_2d(_f, runs, bounds=((-5.5, 1.5), (-3, 3)), optimum=[0.0, 0.0])
+    _save(ax, tmp_path)
+    start, optimum = [c for c in ax.collections if c.get_label() in ("start", "minimum")]
+    np.testing.assert_array_equal(start.get_offsets(), [[-5.0, -2.0]])  # one shared start
+    np.testing.assert_array_equal(optimum.get_offsets(), [[0.0, 0.0]])
+    gd4, gd6 = ax.get_lines()
+    assert (gd4.get_linestyle(), gd4.get_marker()) != (gd6.get_linestyle(), gd6.get_marker())
+    assert np.abs(runs[1].trajectory[-1, 1]) > 100  # diverged: drawn, cut at the box
+    assert ax.get_ylim() == (-3, 3)
+    with pytest.raises(ValueError, match="optimum"):
+        plot.trace_2d(_f, runs, optimum=[0.0])
 
 
 def test_trace_2d_single_result_bounds_labels(tmp_path):
@@ -247,7 +289,7 @@ def test_lr_schedule(tmp_path):
     for line, sched in zip(lines, scheds):
         np.testing.assert_array_equal(_xdata(line), t)
         np.testing.assert_allclose(_ydata(line), sched(t, eta0=0.1), rtol=1e-15)
-    assert ax.get_xlabel() == "t (epochs)"
+    assert ax.get_xlabel() == "t: epoch"
 
 
 def test_lr_schedule_strings_and_mixed_units(tmp_path):
@@ -256,7 +298,25 @@ def test_lr_schedule_strings_and_mixed_units(tmp_path):
     inv, step = ax.get_lines()
     assert (inv.get_label(), step.get_label()) == ("inv", "step")
     np.testing.assert_allclose(_ydata(inv), 1.0 / (np.arange(10) + 1.0) ** 0.25)
-    assert ax.get_xlabel() == "t"  # an update schedule and an epoch schedule
+    # an update schedule and an epoch schedule: each default label says its unit
+    assert ax.get_xlabel() == "t: update or epoch, as each schedule counts (legend)"
+    ax = plot.lr_schedule(["invscaling", Step(step_size=3)], 10)
+    assert [line.get_label() for line in ax.get_lines()] == [
+        "invscaling [updates]", "Step(step_size=3) [epochs]"]
+    assert plot.lr_schedule(Constant(), 5).get_xlabel() == "t: update (optimizer step)"
+
+
+def test_lr_schedule_sequential_and_lambda(tmp_path):
+    def halve(epoch):
+        return 0.5 ** epoch
+
+    scheds = [Sequential([Warmup(Constant(unit="epoch"), 3), Cosine(T_max=7)], [3]),
+              Lambda(halve)]
+    ax = plot.lr_schedule(scheds, 10, eta0=0.2)
+    _save(ax, tmp_path)
+    for line, sched in zip(ax.get_lines(), scheds):
+        np.testing.assert_allclose(_ydata(line), sched(np.arange(10), eta0=0.2), rtol=1e-15)
+    assert ax.get_lines()[1].get_label() == "Lambda(fn=halve)"
 
 
 def test_lr_schedule_errors():
@@ -365,9 +425,10 @@ def scaled():
     return X, y, est
 
 
-def _medians(ax):
-    return {line.get_gid()[len("median "):]: _ydata(line)
-            for line in ax.get_lines() if (line.get_gid() or "").startswith("median ")}
+def _stats(ax):
+    """{label: y data} of the two statistics lines of a batch_norm_effect panel."""
+    return {line.get_label(): _ydata(line) for line in ax.get_lines()
+            if line.get_label() in ("spread (standard deviation)", "|mean|")}
 
 
 def test_batch_norm_effect(scaled, tmp_path):
@@ -379,12 +440,16 @@ def test_batch_norm_effect(scaled, tmp_path):
     normalized = (X - est.bn_running_mean_) / np.sqrt(est.bn_running_var_ + est.bn_eps)
     for ax, data in ((raw, X), (bn, normalized)):
         assert [t.get_text() for t in ax.get_xticklabels()] == ["x0", "x1", "x2"]
-        medians = _medians(ax)
-        assert list(medians) == ["x0", "x1", "x2"]
-        for j, name in enumerate(medians):
-            np.testing.assert_allclose(medians[name], np.median(data[:, j]), rtol=1e-12)
+        stats = _stats(ax)
+        np.testing.assert_allclose(stats["spread (standard deviation)"], data.std(axis=0),
+                                   rtol=1e-12)
+        np.testing.assert_allclose(stats["|mean|"], np.abs(data.mean(axis=0)), rtol=1e-12)
+        assert ax.get_yscale() == "log"
+    assert raw.get_ylim() == bn.get_ylim()  # one scale: the panels compare at a glance
     # the running statistics roughly standardize every feature
-    assert np.all(np.abs(np.median(normalized, axis=0)) < 0.5)
+    stats = _stats(bn)
+    assert np.all(np.abs(stats["spread (standard deviation)"] - 1.0) < 0.2)
+    assert np.all(stats["|mean|"] < 0.5)
 
 
 def test_batch_norm_effect_features_and_axes(scaled, tmp_path):
@@ -393,10 +458,10 @@ def test_batch_norm_effect_features_and_axes(scaled, tmp_path):
     fig = plot.batch_norm_effect(est, X, features=[2, 0], ax=axes)
     _save(fig, tmp_path)
     assert fig is axes[0].figure
-    medians = _medians(axes[1])
-    assert list(medians) == ["x2", "x0"]
+    assert [t.get_text() for t in axes[1].get_xticklabels()] == ["x2", "x0"]
     z = (X[:, 2] - est.bn_running_mean_[2]) / np.sqrt(est.bn_running_var_[2] + est.bn_eps)
-    np.testing.assert_allclose(medians["x2"], np.median(z), rtol=1e-12)
+    np.testing.assert_allclose(_stats(axes[1])["spread (standard deviation)"][0], z.std(),
+                               rtol=1e-12)
 
 
 def test_batch_norm_effect_feature_names(scaled, tmp_path):
@@ -422,3 +487,73 @@ def test_batch_norm_effect_errors(scaled, fitted):
         plot.batch_norm_effect(est, X[:, :2])
     with pytest.raises(ValueError, match="Unknown feature"):
         plot.batch_norm_effect(est, X, features=[3])
+
+
+# ------------------------------------------------------------------ layout
+def _draw_each_plot(data, fitted, scaled):
+    """(name, Figure) of every fastgd.plot function, each in a figure it made itself."""
+    X, y = data
+    plain, early = fitted
+    Xs, _, bn_est = scaled
+    clf = FastSGDClassifier(early_stopping=True, max_iter=10, random_state=0).fit(X, y > 0)
+    # validation R² ticks of five characters ("0.825"): without the constrained layout,
+    # the twin axis's label ends 6 pixels right of a 640-pixel-wide figure
+    rng = np.random.default_rng(0)
+    Xv = rng.normal(size=(300, 3))
+    yv = Xv @ np.array([1.0, -2.0, 0.5]) + 0.3 + 0.05 * rng.normal(size=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        validated = FastSGDRegressor(early_stopping=True, max_iter=30,
+                                     random_state=0).fit(Xv, yv)
+    X1 = X[:, :1]
+    one = FastSGDRegressor(max_iter=5, tol=None, random_state=0).fit(X1, y)
+    runs = [minimize(_grad, [-5.0, -2.0], learning_rate=0.4, n_steps=20)]
+    clipped = FastSGDRegressor(batch_size=16, clip_norm=0.5, max_iter=10, tol=None,
+                               random_state=0).fit(10 * X, 10 * y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return [
+            ("loss_curve", plot.loss_curve([plain, early]).figure),
+            ("loss_curve validation", plot.loss_curve(validated).figure),
+            ("loss_curve classifier", plot.loss_curve(clf, log=True).figure),
+            ("fit_line", plot.fit_line(one, X1, y).figure),
+            ("trace_2d", plot.trace_2d(_f, runs, optimum=[0, 0]).figure),
+            ("lr_schedule", plot.lr_schedule(["invscaling", Step(step_size=3)], 20).figure),
+            ("grad_norms", plot.grad_norms(clipped).figure),
+            ("compare_batch_modes", plot.compare_batch_modes(X, y, max_iter=3)),
+            ("batch_norm_effect", plot.batch_norm_effect(bn_est, Xs)),
+        ]
+
+
+def _drawn_texts(fig):
+    """The visible, non-empty Text artists that a draw of ``fig`` renders: tick labels
+    only of the ticks inside their axis's view (matplotlib keeps others unrendered)."""
+    from matplotlib.text import Text
+
+    tick_texts, texts = set(), []
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks():
+                tick_texts.update((id(tick.label1), id(tick.label2)))
+                if lo <= tick.get_loc() <= hi:
+                    texts += [tick.label1, tick.label2]
+    texts += [t for t in fig.findobj(Text) if id(t) not in tick_texts]
+    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+
+
+def test_every_plot_keeps_its_labels_inside_a_plain_savefig(data, fitted, scaled):
+    """A plain ``savefig`` (no ``bbox_inches="tight"``) cuts nothing off: every piece
+    of text (titles, axis labels, the twin axis's label, tick labels, legends) lies
+    inside the figure."""
+    for name, fig in _draw_each_plot(data, fitted, scaled):
+        fig.savefig(io.BytesIO(), format="png")
+        renderer = fig.canvas.get_renderer()
+        W, H = fig.bbox.width, fig.bbox.height
+        texts = _drawn_texts(fig)
+        assert len(texts) > 5
+        for t in texts:
+            box = t.get_window_extent(renderer)
+            inside = box.x0 >= -0.5 and box.y0 >= -0.5 and box.x1 <= W + 0.5 \
+                and box.y1 <= H + 0.5
+            assert inside, f"{name}: {t.get_text()!r} at {box.bounds} outside {W} x {H}"

@@ -21,6 +21,7 @@ recursive vs closed-form schedules), hence rtol 1e-9 on trained coefficients and
 on schedule values / ``minimize`` trajectories.
 """
 
+import inspect
 import math
 
 import numba
@@ -170,6 +171,79 @@ def test_one_cycle_matches_torch(kw):
     ours_none = fs.OneCycle(**kw)
     np.testing.assert_allclose([ours_none(t, eta0=BASE_LR) for t in range(kw["total_steps"])],
                                theirs, rtol=1e-12, atol=0)
+
+
+# ============================================== combined and user-function schedules
+
+
+def _warm_linear(total_iters, start_factor, unit="epoch"):
+    """fastgd's ``LinearLR(start_factor, end_factor=1, total_iters)``."""
+    return fs.Warmup(fs.Constant(unit=unit), warmup_steps=total_iters,
+                     start_factor=start_factor)
+
+
+# (id, fastgd schedule, torch factory, number of steps). torch's SequentialLR starts
+# each scheduler at its milestone from its closed form at 0 (the base rate), then steps
+# it recursively: the rates after a milestone do not depend on where the previous
+# scheduler left the rate, including when it is cut short (LinearLR to 8, milestone 5)
+SEQUENTIAL_CASES = [
+    ("linear_warmup_cosine",
+     fs.Sequential([_warm_linear(5, 0.1), fs.Cosine(T_max=20)], milestones=[5]),
+     lambda o: tls.SequentialLR(o, [tls.LinearLR(o, start_factor=0.1, total_iters=5),
+                                    tls.CosineAnnealingLR(o, T_max=20)], milestones=[5]),
+     40),
+    ("cosine_then_step",
+     fs.Sequential([fs.Cosine(T_max=10, eta_min=0.01), fs.Step(step_size=3, gamma=0.5)],
+                   milestones=[10]),
+     lambda o: tls.SequentialLR(o, [tls.CosineAnnealingLR(o, T_max=10, eta_min=0.01),
+                                    tls.StepLR(o, step_size=3, gamma=0.5)],
+                                milestones=[10]),
+     30),
+    ("exponential_multistep_restarts",
+     fs.Sequential([fs.Exponential(gamma=0.8), fs.MultiStep([2, 4], gamma=0.3),
+                    fs.CosineWarmRestarts(T_0=3, T_mult=2)], milestones=[4, 9]),
+     lambda o: tls.SequentialLR(o, [tls.ExponentialLR(o, gamma=0.8),
+                                    tls.MultiStepLR(o, [2, 4], gamma=0.3),
+                                    tls.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2)],
+                                milestones=[4, 9]),
+     40),
+    ("warmup_cut_short",
+     fs.Sequential([_warm_linear(8, 0.25), fs.Exponential(gamma=0.9)], milestones=[5]),
+     lambda o: tls.SequentialLR(o, [tls.LinearLR(o, start_factor=0.25, total_iters=8),
+                                    tls.ExponentialLR(o, gamma=0.9)], milestones=[5]),
+     20),
+    ("constant_factor_then_cosine",
+     fs.Sequential([fs.Constant(lr=BASE_LR / 2, unit="epoch"), fs.Cosine(T_max=6)],
+                   milestones=[3]),
+     lambda o: tls.SequentialLR(o, [tls.ConstantLR(o, factor=0.5, total_iters=3),
+                                    tls.CosineAnnealingLR(o, T_max=6)], milestones=[3]),
+     12),
+]
+
+
+@pytest.mark.parametrize("fg_sched, make_torch, n", [c[1:] for c in SEQUENTIAL_CASES],
+                         ids=[c[0] for c in SEQUENTIAL_CASES])
+def test_sequential_matches_torch(fg_sched, make_torch, n):
+    stepped, _ = _torch_epoch_lrs(make_torch, n)
+    assert fg_sched.counts == "epoch"
+    ours = fg_sched(np.arange(n), eta0=BASE_LR)
+    # torch steps recursively after the first epoch of each scheduler: a few ulps
+    np.testing.assert_allclose(ours, stepped, rtol=1e-12, atol=1e-15)
+
+
+def _lambda_decay(epoch):
+    """LambdaLR's documented use: a piecewise multiplier of the epoch."""
+    return 0.95 ** epoch if epoch < 10 else 0.5 / (epoch - 8)
+
+
+@pytest.mark.parametrize("lr", [None, BASE_LR])
+def test_lambda_matches_torch(lr):
+    n = 25
+    stepped, _ = _torch_epoch_lrs(lambda o: tls.LambdaLR(o, _lambda_decay), n)
+    sched = fs.Lambda(_lambda_decay, lr=lr)
+    assert sched.counts == "epoch"
+    ours = sched(np.arange(n), eta0=BASE_LR if lr is None else 123.0)
+    np.testing.assert_array_equal(ours, stepped)  # one product, as torch
 
 
 # ====================================================== optimizers on a linear model
@@ -413,6 +487,90 @@ def test_scheduled_training_matches_torch(fg_opt, make_torch, lr, fg_sched, torc
     est = _fastgd_train(X, y, batch_size, n_epochs, fg_opt, fg_sched, lr)
     _assert_same_model(est, lin)
     np.testing.assert_allclose(est.lr_curve_, lrs, rtol=1e-12, atol=1e-15)
+
+
+def _warmup_then_cosine_updates(n_updates, warm):
+    fg = fs.Sequential([_warm_linear(warm, 0.1, unit="update"),
+                        fs.Cosine(T_max=n_updates - warm, unit="update")],
+                       milestones=[warm])
+
+    def make_torch(o):
+        return tls.SequentialLR(o, [tls.LinearLR(o, start_factor=0.1, total_iters=warm),
+                                    tls.CosineAnnealingLR(o, T_max=n_updates - warm)],
+                                milestones=[warm])
+
+    return fg, make_torch
+
+
+# (id, fastgd optimizer, torch factory, lr, fastgd schedule, torch scheduler)
+COMBINED_TRAINING_CASES = [
+    ("momentum_warmup_cosine", fo.Momentum(momentum=0.9), _tw(T.SGD, momentum=0.9), 0.03,
+     SEQUENTIAL_CASES[0][1], SEQUENTIAL_CASES[0][2]),
+    ("adam_cosine_then_step", fo.Adam(), _tw(T.Adam), 0.1,
+     fs.Sequential([fs.Cosine(T_max=6), fs.Step(step_size=2, gamma=0.5)], milestones=[6]),
+     lambda o: tls.SequentialLR(o, [tls.CosineAnnealingLR(o, T_max=6),
+                                    tls.StepLR(o, step_size=2, gamma=0.5)],
+                                milestones=[6])),
+    ("adamw_lambda", fo.AdamW(weight_decay=0.1), _tw(T.AdamW, weight_decay=0.1), 0.1,
+     fs.Lambda(_lambda_decay), lambda o: tls.LambdaLR(o, _lambda_decay)),
+    ("sgd_lambda", fo.SGD(), _tw(T.SGD), 0.05,
+     fs.Lambda(_lambda_decay), lambda o: tls.LambdaLR(o, _lambda_decay)),
+]
+
+
+@pytest.mark.parametrize("batch_size", ["full", 8])
+@pytest.mark.parametrize("fg_opt, make_torch, lr, fg_sched, torch_sched",
+                         [c[1:] for c in COMBINED_TRAINING_CASES],
+                         ids=[c[0] for c in COMBINED_TRAINING_CASES])
+def test_combined_schedules_train_as_torch(fg_opt, make_torch, lr, fg_sched, torch_sched,
+                                           batch_size):
+    X, y = _data()
+    n_epochs = 12
+    lin, _, lrs = _torch_train(lambda g: make_torch(g, lr), X, y, batch_size, n_epochs,
+                               epoch_sched=torch_sched)
+    est = _fastgd_train(X, y, batch_size, n_epochs, fg_opt, fg_sched, lr)
+    _assert_same_model(est, lin)
+    np.testing.assert_allclose(est.lr_curve_, lrs, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("batch_size", [8, 1])
+def test_sequential_per_update_trains_as_torch(batch_size):
+    """A warm-up and a cosine counted in updates (``SequentialLR`` stepped per update)."""
+    X, y = _data()
+    n_epochs = 4
+    n_updates = n_epochs * len(_batches(N_SAMPLES, batch_size))
+    fg_sched, make_sched = _warmup_then_cosine_updates(n_updates, warm=n_updates // 5)
+    lin, _, lrs = _torch_train(lambda g: T.Adam(g, lr=0.05, foreach=False), X, y,
+                               batch_size, n_epochs, update_sched=make_sched)
+    est = _fastgd_train(X, y, batch_size, n_epochs, fo.Adam(), fg_sched, 0.05)
+    _assert_same_model(est, lin)
+    np.testing.assert_allclose(est.lr_curve_, lrs, rtol=1e-12, atol=1e-15)
+
+
+# optimizer name -> (torch class, its non-default arguments that fastgd's name implies)
+DEFAULT_RATE_CASES = {
+    "momentum": (T.SGD, dict(momentum=0.9)),
+    "nesterov": (T.SGD, dict(momentum=0.9, nesterov=True)),
+    "adagrad": (T.Adagrad, {}),
+    "rmsprop": (T.RMSprop, {}),
+    "adadelta": (T.Adadelta, {}),
+    "adam": (T.Adam, {}),
+    "adamw": (T.AdamW, {}),
+}
+
+
+@pytest.mark.parametrize("name", list(DEFAULT_RATE_CASES))
+def test_default_rate_is_torch_default_lr(name):
+    """``optimizer=name`` with ``learning_rate``/``eta0`` left at None trains as the
+    torch optimizer constructed without ``lr`` (its default, constant)."""
+    cls, kw = DEFAULT_RATE_CASES[name]
+    X, y = _data()
+    lin, _, lrs = _torch_train(lambda g: cls(g, foreach=False, **kw), X, y, 8, N_EPOCHS)
+    est = _fastgd_train(X, y, 8, N_EPOCHS, name, None, None)
+    _assert_same_model(est, lin)
+    assert est.lr_curve_ == list(lrs)
+    assert lrs[0] == inspect.signature(cls).parameters["lr"].default
+    assert fo.resolve(name).default_lr == lrs[0]
 
 
 # (id, fastgd optimizer, torch factory, lr, clip_norm, clip_value)

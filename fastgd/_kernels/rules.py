@@ -137,6 +137,10 @@ SCHED_COSINE_RESTARTS = 7  # sp[3] T_0, sp[4] T_mult, sp[5] eta_min
 SCHED_ONECYCLE = 8  # sp[3] total_steps, sp[4] pct_start, sp[5] cos?1:0,
 #                     sp[6] div_factor, sp[7] final_div_factor
 SCHED_INVSQRT = 9  # sp[3] warmup_steps
+# sp[3] number of segments k, sp[4:3+k] the k-1 milestones (increasing), then a pair
+# (code, offset) per segment; each segment's own layout (sp[0..2] and its values) starts
+# at its offset. sp[1], sp[2] are a warm-up in front of the whole sequence.
+SCHED_SEQUENTIAL = 10
 
 UNIT_UPDATE = 0
 UNIT_EPOCH = 1
@@ -146,43 +150,66 @@ def lr_at(code, sp, t):
     """Learning rate at counter ``t`` (updates or epochs made so far), warm-up included.
 
     One function body (no helper calls) so that it compiles unchanged for the CPU
-    and the GPU.
+    and the GPU. A ``SCHED_SEQUENTIAL`` schedule first picks the segment that ``t``
+    falls in and restarts the count there; the segment's own layout is then read at
+    offset ``o`` of ``sp`` (0 for every other schedule), so the closed forms below
+    serve both.
     """
+    o = 0
+    outer = 1.0
+    if code == SCHED_SEQUENTIAL:
+        w = sp[1]
+        if w > 0.0 and t < w:
+            f = sp[2]
+            outer = f + (1.0 - f) * t / w
+            t = 0.0
+        else:
+            t = t - w
+        k = int(sp[3])
+        i = 0
+        start = 0.0
+        while i < k - 1 and sp[4 + i] <= t:
+            start = sp[4 + i]
+            i += 1
+        t = t - start
+        h = 4 + (k - 1) + 2 * i
+        code = int(sp[h])
+        o = int(sp[h + 1])
     factor = 1.0
-    w = sp[1]
+    w = sp[o + 1]
     if w > 0.0 and t < w:
-        f = sp[2]
+        f = sp[o + 2]
         factor = f + (1.0 - f) * t / w
         t = 0.0
     else:
         t = t - w
-    lr = sp[0]
+    lr = sp[o]
     if code == SCHED_CONSTANT:
         val = lr
     elif code == SCHED_OPTIMAL:
         # scikit-learn: 1 / (alpha * (optimal_init + t_sk - 1)) with t_sk = t + 1
-        val = 1.0 / (sp[3] * (sp[4] + t))
+        val = 1.0 / (sp[o + 3] * (sp[o + 4] + t))
     elif code == SCHED_INVSCALING:
-        val = lr / math.pow(t + 1.0, sp[3])
+        val = lr / math.pow(t + 1.0, sp[o + 3])
     elif code == SCHED_STEP:
-        val = lr * math.pow(sp[4], math.floor(t / sp[3]))
+        val = lr * math.pow(sp[o + 4], math.floor(t / sp[o + 3]))
     elif code == SCHED_MULTISTEP:
-        k = int(sp[4])
+        k = int(sp[o + 4])
         n = 0
         for i in range(k):
-            if sp[5 + i] <= t:
+            if sp[o + 5 + i] <= t:
                 n += 1
-        val = lr * math.pow(sp[3], n)
+        val = lr * math.pow(sp[o + 3], n)
     elif code == SCHED_EXPONENTIAL:
-        val = lr * math.pow(sp[3], t)
+        val = lr * math.pow(sp[o + 3], t)
     elif code == SCHED_COSINE:
-        t_max = sp[3]
-        eta_min = sp[4]
+        t_max = sp[o + 3]
+        eta_min = sp[o + 4]
         val = eta_min + (lr - eta_min) * (1.0 + math.cos(math.pi * t / t_max)) / 2.0
     elif code == SCHED_COSINE_RESTARTS:
-        t0 = sp[3]
-        t_mult = sp[4]
-        eta_min = sp[5]
+        t0 = sp[o + 3]
+        t_mult = sp[o + 4]
+        eta_min = sp[o + 5]
         if t_mult == 1.0:
             t_cur = t - t0 * math.floor(t / t0)
             t_i = t0
@@ -196,10 +223,10 @@ def lr_at(code, sp, t):
                 t_i *= t_mult
         val = eta_min + (lr - eta_min) * (1.0 + math.cos(math.pi * t_cur / t_i)) / 2.0
     elif code == SCHED_ONECYCLE:
-        total = sp[3]
-        initial = lr / sp[6]
-        final = initial / sp[7]
-        end1 = sp[4] * total - 1.0
+        total = sp[o + 3]
+        initial = lr / sp[o + 6]
+        final = initial / sp[o + 7]
+        end1 = sp[o + 4] * total - 1.0
         end2 = total - 1.0
         tt = t if t < end2 else end2
         if tt <= end1:
@@ -210,17 +237,17 @@ def lr_at(code, sp, t):
             start = lr
             end = final
             pct = (tt - end1) / (end2 - end1)
-        if sp[5] == 1.0:
+        if sp[o + 5] == 1.0:
             val = end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1.0)
         else:
             val = (end - start) * pct + start
     else:  # SCHED_INVSQRT
-        wu = sp[3]
+        wu = sp[o + 3]
         s = t + 1.0
         a = 1.0 / math.sqrt(s)
         b = s * math.pow(wu, -1.5)
         val = lr * math.sqrt(wu) * (a if a < b else b)
-    return val * factor
+    return val * factor * outer
 
 
 # ----------------------------------------------------------- optimizer codes

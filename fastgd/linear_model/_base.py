@@ -48,6 +48,9 @@ def thread_count(n_jobs):
 class BaseFastSGD(BaseEstimator):
     """Parameters and training plumbing shared by the fastgd linear estimators."""
 
+    #: the rate ``learning_rate=None`` means with plain SGD (the scikit-learn twin's)
+    _sklearn_learning_rate = "invscaling"
+
     _parameter_constraints: dict = {
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -63,8 +66,9 @@ class BaseFastSGD(BaseEstimator):
         "learning_rate": [
             StrOptions({"constant", "optimal", "invscaling", "adaptive"}),
             Schedule,
+            None,
         ],
-        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "eta0": [Interval(Real, 0, None, closed="neither"), None],
         "power_t": [Interval(Real, None, None, closed="neither")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -400,6 +404,42 @@ class BaseFastSGD(BaseEstimator):
         for i, name in enumerate(names):
             out[name] = s[0, i].copy() if squeeze else s[:, i].copy()
         return out
+
+    # ------------------------------------------------------ scikit-learn twins
+    def _sklearn_params(self, twin_class):
+        """Parameters of a scikit-learn ``twin_class`` estimator: those it shares with
+        this one, with ``learning_rate``/``eta0`` resolved (a fastgd schedule, which
+        scikit-learn cannot run, becomes ``"constant"`` at its base rate)."""
+        from .. import schedules
+        from .._program import resolve_rate
+        from ..optim import resolve
+
+        names = twin_class().get_params()
+        params = {k: v for k, v in self.get_params(deep=False).items() if k in names}
+        sched, eta0 = resolve_rate(self, resolve(self.optimizer))
+        if isinstance(sched, schedules.Schedule):
+            if sched.lr is not None:
+                eta0 = float(sched.lr)
+            if isinstance(sched, schedules.Optimal):
+                sched = "optimal"
+            elif isinstance(sched, schedules.InverseScaling) and sched.counts == "update":
+                sched, params["power_t"] = "invscaling", sched.power_t
+            else:
+                sched = "constant"
+        params.update(learning_rate=sched, eta0=eta0)
+        return params
+
+    def _copy_fitted(self, twin, coef, intercept, *, sgd=True):
+        """Give ``twin`` this model's parameters and input description."""
+        twin.coef_ = np.array(coef, copy=True)
+        twin.intercept_ = np.array(intercept, copy=True)
+        twin.n_features_in_ = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            twin.feature_names_in_ = self.feature_names_in_.copy()
+        if sgd:
+            twin.t_ = self.t_
+            twin.n_iter_ = self.n_iter_
+        return twin
 
     # ------------------------------------------------------------- predicting
     def _linear_scores(self, X):

@@ -1,7 +1,11 @@
 """FastSGDClassifier: scikit-learn's SGDClassifier, compiled, with minibatches, modern
 optimizers and a true multinomial (softmax) model."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 from scipy.special import expit, softmax
@@ -17,7 +21,15 @@ from .._bookkeeping import warn_if_not_converged
 from ._dispatch import dask_input as _dask_input
 from ._targets import class_weight_pairs, label_kind, label_targets
 from .._program import LOSSES
+from .._typing import (ArrayLike, BatchSize, CallbackLike, MatrixLike, OptimizerName,
+                       RandomStateLike, RateName)
 from ._base import BaseFastSGD
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+    from ..optim import Optimizer
+    from ..schedules import Schedule
 
 
 class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
@@ -67,7 +79,9 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         ``n_jobs``); for a binary or multinomial model trained per sample or by small
         minibatches, a second thread that copies the next rows of shuffled epochs
         (results do not depend on it).
-    learning_rate : str or Schedule, default="optimal"
+    learning_rate : str, Schedule or None, default=None
+        None: ``"optimal"`` with ``optimizer="sgd"`` (scikit-learn's default), else
+        ``"constant"``; ``eta0=None`` is resolved as in :class:`FastSGDRegressor`.
     class_weight : dict, "balanced" or None, default=None
         Weights multiplying ``sample_weight`` per class (scikit-learn's rules: in
         one-vs-rest, class k's weight applies to its positive samples).
@@ -106,6 +120,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
     (True, (1, 3))
     """
 
+    _sklearn_learning_rate = "optimal"
+
     _parameter_constraints: dict = {
         **BaseFastSGD._parameter_constraints,
         "loss": [StrOptions(set(LOSSES))],
@@ -116,42 +132,44 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     def __init__(
         self,
-        loss="hinge",
+        loss: Literal["hinge", "log_loss", "modified_huber", "squared_hinge",
+                      "perceptron", "squared_error", "huber",
+                      "epsilon_insensitive", "squared_epsilon_insensitive"] = "hinge",
         *,
-        penalty="l2",
-        alpha=0.0001,
-        l1_ratio=0.15,
-        fit_intercept=True,
-        max_iter=1000,
-        tol=1e-3,
-        shuffle=True,
-        verbose=0,
-        epsilon=0.1,
-        n_jobs=None,
-        random_state=None,
-        learning_rate="optimal",
-        eta0=0.01,
-        power_t=0.5,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        class_weight=None,
-        warm_start=False,
-        average=False,
-        batch_size=1,
-        shuffle_block_size=None,
-        optimizer="sgd",
-        clip_norm=None,
-        clip_value=None,
-        batch_norm=False,
-        bn_momentum=0.1,
-        bn_eps=1e-5,
-        restore_best_weights=False,
-        on_divergence="raise",
-        multi_class="ovr",
-        callbacks=None,
-        device="cpu",
-    ):
+        penalty: Literal["l2", "l1", "elasticnet"] | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool | Literal["block"] = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+        learning_rate: RateName | Schedule | None = None,
+        eta0: float | None = None,
+        power_t: float = 0.5,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        class_weight: Mapping[Any, float] | Literal["balanced"] | None = None,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: BatchSize = 1,
+        shuffle_block_size: int | None = None,
+        optimizer: OptimizerName | Optimizer = "sgd",
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        batch_norm: bool = False,
+        bn_momentum: float = 0.1,
+        bn_eps: float = 1e-5,
+        restore_best_weights: bool = False,
+        on_divergence: Literal["raise", "restore"] = "raise",
+        multi_class: Literal["ovr", "multinomial"] = "ovr",
+        callbacks: Sequence[CallbackLike] | CallbackLike | None = None,
+        device: Literal["cpu", "cuda", "auto"] = "cpu",
+    ) -> None:
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -202,7 +220,9 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, coef_init: ArrayLike | None = None,
+            intercept_init: ArrayLike | float | None = None,
+            sample_weight: ArrayLike | None = None) -> Self:
         """Fit the classifier from scratch (or from the previous solution with
         ``warm_start``).
 
@@ -239,7 +259,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """One epoch over ``(X, y)``, continuing from the current state.
 
         ``classes`` (all the labels that will ever be seen) is required on the first
@@ -323,7 +344,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     # -------------------------------------------------------------- predicting
     @_dask_input
-    def decision_function(self, X):
+    def decision_function(self, X: MatrixLike) -> np.ndarray:
         """Confidence scores: ``X @ coef_.T + intercept_``, (n,) when binary.
 
         Parameters
@@ -338,7 +359,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     @_dask_input
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Predicted class labels.
 
         Parameters
@@ -363,7 +384,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     @available_if(_check_proba)
     @_dask_input
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Probability estimates (``log_loss`` and ``modified_huber`` only).
 
         ``log_loss``: the softmax of the scores for the multinomial model; for
@@ -395,7 +416,7 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     @available_if(_check_proba)
     @_dask_input
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: MatrixLike) -> np.ndarray:
         """Logarithm of :meth:`predict_proba`.
 
         Parameters
@@ -408,6 +429,55 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         """
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
+
+
+    def to_sklearn(self) -> SGDClassifier | LogisticRegression:
+        """The fitted model as a scikit-learn estimator that predicts the same values.
+
+        For tools built for scikit-learn (ONNX converters, skops, model registries).
+        A binary or one-vs-rest model: a fitted
+        :class:`sklearn.linear_model.SGDClassifier` with the same ``coef_``,
+        ``intercept_``, ``classes_``, ``n_features_in_``, ``feature_names_in_``, ``t_``
+        and ``n_iter_`` (its ``decision_function``, ``predict`` and ``predict_proba``
+        are scikit-learn's formulas, which this estimator shares). The multinomial
+        model (``multi_class="multinomial"``, 3 or more classes) has no
+        ``SGDClassifier`` twin: it becomes a fitted
+        :class:`sklearn.linear_model.LogisticRegression`, whose ``predict_proba`` is
+        the softmax of the same scores, with the penalty of the same objective
+        (``C = 1 / (alpha * n)``, ``n`` the training rows of the last fit call;
+        ``l1_ratio`` from ``penalty``). Batch normalization and averaging are already
+        folded into ``coef_``/``intercept_``.
+
+        The copy's hyper-parameters are this estimator's where scikit-learn has them,
+        with the rate resolved (a :mod:`fastgd.schedules` object becomes ``"constant"``
+        at its base rate): refitting it runs scikit-learn's own algorithm.
+
+        Returns
+        -------
+        SGDClassifier or LogisticRegression
+        """
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+        check_is_fitted(self, "coef_")
+        if self.multi_class == "multinomial" and len(self.classes_) > 2:
+            n_train = self.samples_seen_curve_[0] if self.samples_seen_curve_ else 1.0
+            l1_ratio = {"l2": 0.0, "l1": 1.0, None: 0.0}.get(self.penalty, self.l1_ratio)
+            no_penalty = self.penalty is None or self.alpha == 0.0
+            twin = LogisticRegression(
+                C=np.inf if no_penalty else 1.0 / (self.alpha * n_train),
+                l1_ratio=l1_ratio, solver="lbfgs" if l1_ratio == 0.0 else "saga",
+                fit_intercept=self.fit_intercept, class_weight=self.class_weight,
+                tol=1e-4 if self.tol is None else self.tol, max_iter=self.max_iter,
+                random_state=self.random_state, warm_start=self.warm_start,
+                n_jobs=self.n_jobs,
+            )
+            self._copy_fitted(twin, self.coef_, self.intercept_, sgd=False)
+            twin.n_iter_ = np.array([self.n_iter_], dtype=np.int32)
+        else:
+            twin = self._copy_fitted(SGDClassifier(**self._sklearn_params(SGDClassifier)),
+                                     self.coef_, self.intercept_)
+        twin.classes_ = self.classes_.copy()
+        return twin
 
 
 def _normalize_rows(prob):

@@ -1,17 +1,31 @@
 """FastSGDRegressor: scikit-learn's SGDRegressor, compiled, with minibatches and
 modern optimizers."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from .._bookkeeping import warn_if_not_converged
+from .._typing import (ArrayLike, BatchSize, CallbackLike, MatrixLike, OptimizerName,
+                       RandomStateLike, RateName)
 from ._dispatch import dask_input as _dask_input
 from ._base import BaseFastSGD
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import SGDRegressor
+    from sklearn.multioutput import MultiOutputRegressor
+
+    from ..optim import Optimizer
+    from ..schedules import Schedule
 
 
 class FastSGDRegressor(RegressorMixin, BaseFastSGD):
@@ -77,11 +91,18 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling and the early-stopping split. Same seed, same ``coef_``
         (bit-identical on one machine).
-    learning_rate : str or fastgd.schedules.Schedule, default="invscaling"
+    learning_rate : str, fastgd.schedules.Schedule or None, default=None
         ``"constant"``, ``"optimal"``, ``"invscaling"``, ``"adaptive"`` (scikit-learn's)
         or any schedule from :mod:`fastgd.schedules` (e.g. ``Cosine(T_max=50)``).
-    eta0 : float, default=0.01
-        Base learning rate (used by schedules whose ``lr`` is None).
+        None: what the optimizer expects, ``"invscaling"`` with ``optimizer="sgd"``
+        (scikit-learn's default) and ``"constant"`` with every other optimizer (as
+        ``torch.optim`` without a scheduler).
+    eta0 : float or None, default=None
+        Base learning rate (used by schedules whose ``lr`` is None). None: 0.01 with
+        ``optimizer="sgd"`` (scikit-learn's default), else ``torch.optim``'s default
+        ``lr`` for the optimizer (``Optimizer.default_lr``): 1e-3 for ``"momentum"``,
+        ``"nesterov"``, ``"adam"`` and ``"adamw"``, 1e-2 for ``"adagrad"`` and
+        ``"rmsprop"``, 1.0 for ``"adadelta"``. ``lr_curve_`` shows the rate used.
     power_t : float, default=0.25
         Exponent of ``"invscaling"``.
     early_stopping : bool, default=False
@@ -193,40 +214,41 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
     def __init__(
         self,
-        loss="squared_error",
+        loss: Literal["squared_error", "huber", "epsilon_insensitive",
+                      "squared_epsilon_insensitive"] = "squared_error",
         *,
-        penalty="l2",
-        alpha=0.0001,
-        l1_ratio=0.15,
-        fit_intercept=True,
-        max_iter=1000,
-        tol=1e-3,
-        shuffle=True,
-        verbose=0,
-        epsilon=0.1,
-        random_state=None,
-        learning_rate="invscaling",
-        eta0=0.01,
-        power_t=0.25,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        warm_start=False,
-        average=False,
-        batch_size=1,
-        n_jobs=None,
-        shuffle_block_size=None,
-        optimizer="sgd",
-        clip_norm=None,
-        clip_value=None,
-        batch_norm=False,
-        bn_momentum=0.1,
-        bn_eps=1e-5,
-        restore_best_weights=False,
-        on_divergence="raise",
-        callbacks=None,
-        device="cpu",
-    ):
+        penalty: Literal["l2", "l1", "elasticnet"] | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool | Literal["block"] = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        random_state: RandomStateLike = None,
+        learning_rate: RateName | Schedule | None = None,
+        eta0: float | None = None,
+        power_t: float = 0.25,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: BatchSize = 1,
+        n_jobs: int | None = None,
+        shuffle_block_size: int | None = None,
+        optimizer: OptimizerName | Optimizer = "sgd",
+        clip_norm: float | None = None,
+        clip_value: float | None = None,
+        batch_norm: bool = False,
+        bn_momentum: float = 0.1,
+        bn_eps: float = 1e-5,
+        restore_best_weights: bool = False,
+        on_divergence: Literal["raise", "restore"] = "raise",
+        callbacks: Sequence[CallbackLike] | CallbackLike | None = None,
+        device: Literal["cpu", "cuda", "auto"] = "cpu",
+    ) -> None:
         self.loss = loss
         self.penalty = penalty
         self.alpha = alpha
@@ -262,7 +284,9 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, coef_init: ArrayLike | None = None,
+            intercept_init: ArrayLike | float | None = None,
+            sample_weight: ArrayLike | None = None) -> Self:
         """Fit the model from scratch (or from the previous solution with ``warm_start``).
 
         Parameters
@@ -292,7 +316,8 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
 
     @_fit_context(prefer_skip_nested_validation=True)
     @_dask_input
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X: MatrixLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> Self:
         """One epoch over ``(X, y)``, continuing from the current state.
 
         Unlike scikit-learn, the optimizer's state (velocity, moments, step count),
@@ -353,7 +378,7 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
             self.coef_ = self.coef_[0]
 
     @_dask_input
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Predict ``X @ coef_.T + intercept_``.
 
         Parameters
@@ -366,6 +391,43 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         """
         scores = self._linear_scores(X)
         return scores[:, 0] if self._y_ndim == 1 else scores
+
+    def to_sklearn(self) -> SGDRegressor | MultiOutputRegressor:
+        """The fitted model as a scikit-learn estimator that predicts the same values.
+
+        For tools built for scikit-learn (ONNX converters, skops, model registries).
+        One output: a fitted :class:`sklearn.linear_model.SGDRegressor` with the same
+        ``coef_``, ``intercept_``, ``n_features_in_``, ``feature_names_in_``, ``t_``
+        and ``n_iter_``. Several outputs (2-D ``y``, each output trained as if alone):
+        a fitted :class:`sklearn.multioutput.MultiOutputRegressor` of one such
+        ``SGDRegressor`` per output. Batch normalization and averaging are already
+        folded into ``coef_``/``intercept_``, so the copy needs neither.
+
+        The copy's hyper-parameters are this estimator's where scikit-learn has them,
+        with the rate resolved (a :mod:`fastgd.schedules` object becomes ``"constant"``
+        at its base rate): refitting it runs scikit-learn's own per-sample SGD, not
+        this estimator's optimizer, batches or schedule.
+
+        Returns
+        -------
+        SGDRegressor or MultiOutputRegressor
+        """
+        from sklearn.linear_model import SGDRegressor
+        from sklearn.multioutput import MultiOutputRegressor
+
+        check_is_fitted(self, "coef_")
+        params = self._sklearn_params(SGDRegressor)
+        if self._y_ndim == 1:
+            return self._copy_fitted(SGDRegressor(**params), self.coef_, self.intercept_)
+        twin = MultiOutputRegressor(SGDRegressor(**params), n_jobs=self.n_jobs)
+        twin.estimators_ = [
+            self._copy_fitted(SGDRegressor(**params), self.coef_[k], self.intercept_[k:k + 1])
+            for k in range(self.coef_.shape[0])
+        ]
+        twin.n_features_in_ = self.n_features_in_
+        if hasattr(self, "feature_names_in_"):
+            twin.feature_names_in_ = self.feature_names_in_.copy()
+        return twin
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

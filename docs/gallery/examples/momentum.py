@@ -24,8 +24,7 @@ for ax, lr in zip(axes, [0.4, 0.6]):
         runs.append(res)
         labels.append(f"{name}: f = {f(res.x):.2g} after {res.nit} steps")
     plot.trace_2d(f, runs, labels=labels, levels=np.logspace(-2, 1.5, 12),
-                  bounds=((-6, 2), (-3, 3)), ax=ax)
-    ax.plot(0, 0, "k*", ms=10)
+                  bounds=((-6, 2), (-3, 3)), optimum=[0.0, 0.0], ax=ax)
     ax.set_title(f"learning rate {lr}")
     ax.legend(loc="lower right", fontsize=8)
 fig.savefig("momentum.png", dpi=100)
