@@ -529,8 +529,6 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
         n_iter, hist = run(state, prog, X, Y, sw, cw, train_idx, rng=rng,
                            n_threads=n_jobs, **kwargs)
         return n_iter, hist, rng
-    from joblib import Parallel, delayed
-
     if prog.adaptive and state["eta"] is None:
         state["eta"] = np.full(n_out, float(prog.sched_sp[0]))
     bounds = np.linspace(0, n_out, n_groups + 1).astype(int)
@@ -548,10 +546,7 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
         g_rng.bit_generator.state = rng.bit_generator.state
         subs.append((sub, np.ascontiguousarray(Y[:, a:b]), np.ascontiguousarray(cw[a:b]),
                      g_rng))
-    results = Parallel(n_jobs=n_groups, prefer="threads")(
-        delayed(run)(sub, prog, X, y_g, sw, cw_g, train_idx, rng=g_rng, **kwargs)
-        for sub, y_g, cw_g, g_rng in subs
-    )
+    results = _run_groups(subs, prog, X, sw, train_idx, kwargs)
     longest = int(np.argmax([r[0] for r in results]))
     n_iter, hist = results[longest]
     state["epochs"] = subs[longest][0]["epochs"]
@@ -570,6 +565,23 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
             hist.norm_sum[e] += r_hist.norm_sum[e]
             hist.n_updates[e] += r_hist.n_updates[e]
     return n_iter, hist, subs[longest][3]
+
+
+def _run_groups(subs, prog, X, sw, train_idx, kwargs):
+    """:func:`run` of every output group, each on a thread of this process.
+
+    Threads, never a joblib backend: the groups write into ``state``'s arrays in place,
+    and an enclosing ``joblib.parallel_backend("loky")`` (or a Dask one) would run them
+    in other processes, where those writes are lost.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(group):
+        sub, y_g, cw_g, g_rng = group
+        return run(sub, prog, X, y_g, sw, cw_g, train_idx, rng=g_rng, **kwargs)
+
+    with ThreadPoolExecutor(max_workers=len(subs)) as pool:
+        return list(pool.map(one, subs))
 
 
 #: the largest block (bytes of X) whose rows are prefetched as the block before it

@@ -29,6 +29,28 @@ def kernel_input(X):
     return X
 
 
+def thread_count(n_jobs):
+    """The threads of this process that ``n_jobs`` asks for.
+
+    ``None``: one; ``-1``: every core of this machine (``joblib.cpu_count()``), ``-2``
+    all but one, and so on (joblib's convention). An enclosing
+    ``joblib.parallel_backend`` context changes nothing: fastgd's threads share the
+    training state in memory, so they are always threads of this process, and a
+    backend's worker count (a Dask cluster's, say) says nothing about this machine.
+    """
+    if n_jobs is None:
+        return 1
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning: pass a positive number of threads, "
+                         "-1 for every core, or None for one thread.")
+    if n_jobs < 0:
+        from joblib import cpu_count
+
+        return max(cpu_count() + 1 + n_jobs, 1)
+    return n_jobs
+
+
 class _EpochHook:
     """Runs at the end of every epoch: builds the EpochInfo, calls the callbacks,
     moves the progress bar (``verbose=1``) or prints a line (``verbose >= 2``)."""
@@ -315,8 +337,6 @@ class BaseFastSGD(BaseEstimator):
         else:
             seed = check_random_state(self.random_state).randint(0, MAX_INT)
             rng = np.random.default_rng(seed)
-        from joblib import effective_n_jobs
-
         backend = None
         if device == "cuda":
             # imported here: importing fastgd never loads numba.cuda
@@ -332,7 +352,7 @@ class BaseFastSGD(BaseEstimator):
         try:
             n_iter, hist, rng = _engine.run_parallel(
                 state, prog, kernel_input(X), Y, sw, cw, train_idx,
-                n_jobs=effective_n_jobs(n_jobs), rng=rng,
+                n_jobs=thread_count(n_jobs), rng=rng,
                 max_epochs=max_epochs, tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change, shuffle=self.shuffle,
                 score=make_score, restore_best=self.restore_best_weights,
