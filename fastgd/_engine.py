@@ -12,7 +12,6 @@ outputs form one model and stop together.
 import copy
 import math
 import time
-import warnings
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from ._kernels import rules as _r
 from ._kernels.cpu import NO_LOOKAHEAD
 from ._kernels.shuffle import block_order, draw_permutation
 from ._gather import Gatherer, PermutationAhead, row_bytes, worth_gathering
+from ._warnings import warn
 
 OVERFLOW_MESSAGE = (
     "Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input data "
@@ -141,6 +141,14 @@ class History:
         self.time = []  # seconds since the start of the fit call, at each epoch's end
         self.samples = []  # training rows visited since the start of the call
         self.objective = []  # (K,) objective sums of each epoch (fastgd.dask sums them)
+        # (message, category) of the warnings of the run: the caller warns, from the
+        # user's thread (an output group runs on a worker thread)
+        self.warnings = []
+
+    def __setstate__(self, saved):
+        # a history pickled (in a checkpoint) before ``warnings`` existed
+        self.__dict__.update(saved)
+        self.__dict__.setdefault("warnings", [])
 
     @property
     def grad_norm(self):
@@ -370,12 +378,12 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
                 if on_divergence != "restore":
                     raise ValueError(OVERFLOW_MESSAGE.format(epoch=epoch + 1))
                 _live_restore(state, before)
-                warnings.warn(
+                hist.warnings.append((
                     OVERFLOW_MESSAGE.format(epoch=epoch + 1)
                     + " on_divergence='restore': keeping the parameters from before "
                     f"epoch #{epoch + 1} and stopping.",
-                    DivergenceWarning, stacklevel=2,
-                )
+                    DivergenceWarning,
+                ))
                 epoch_run = epoch
                 break
 
@@ -564,6 +572,7 @@ def run_parallel(state, prog, X, Y, sw, cw, train_idx, *, n_jobs, rng, **kwargs)
             hist.loss[e] += r_hist.loss[e]
             hist.norm_sum[e] += r_hist.norm_sum[e]
             hist.n_updates[e] += r_hist.n_updates[e]
+        hist.warnings.extend(w for w in r_hist.warnings if w not in hist.warnings)
     return n_iter, hist, subs[longest][3]
 
 
@@ -637,10 +646,11 @@ def epoch_line(epoch, hist, state, prog, early):
 
 
 def warn_if_not_converged(n_iter, max_iter, tol):
+    """scikit-learn's ``ConvergenceWarning``, pointing at the user's call."""
     from sklearn.exceptions import ConvergenceWarning
 
     if tol is not None and n_iter == max_iter:
-        warnings.warn(
+        warn(
             "Maximum number of iteration reached before convergence. Consider "
             "increasing max_iter to improve the fit.",
             ConvergenceWarning,

@@ -18,6 +18,7 @@ from .._program import lower
 from ..callbacks import EpochInfo, as_callbacks
 from ..optim import OPTIMIZER_NAMES, Optimizer
 from ..schedules import Schedule
+from .._warnings import warn
 
 MAX_INT = np.iinfo(np.int32).max
 
@@ -366,6 +367,8 @@ class BaseFastSGD(BaseEstimator):
         state["rng"] = rng.bit_generator.state
         self._set_fitted(state, prog, hist, n_iter, X.dtype, make_score is not None)
         self.device_ = device
+        for message, category in hist.warnings:
+            warn(message, category)
         for cb in callbacks:
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(self)

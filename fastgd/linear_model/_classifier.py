@@ -244,15 +244,18 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         if self.early_stopping:
             raise ValueError("early_stopping should be False with partial_fit")
         if first:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
             if self.class_weight == "balanced":
+                # scikit-learn's message: one batch's class frequencies are not the data's
                 raise ValueError(
                     "class_weight 'balanced' is not supported for partial_fit. In order "
                     "to use 'balanced' weights, use compute_class_weight('balanced', "
-                    "classes=classes, y=y) on a large enough sample of the targets and "
-                    "pass the resulting weights as the class_weight parameter."
+                    "classes=classes, y=y). In place of y you can use a large enough "
+                    "sample of the full training set target to properly estimate the "
+                    "class frequency distributions. Pass the resulting weights as the "
+                    "class_weight parameter."
                 )
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"`classes={classes!r}` is not the same as on last call to partial_fit, "
