@@ -228,6 +228,8 @@ class BaseFastSGD(BaseEstimator):
         """
         coef = None
         if coef_init is not None:
+            if sp.issparse(coef_init):  # a sparsified coef_ (warm start)
+                coef_init = coef_init.toarray()
             coef = np.asarray(coef_init, dtype=np.float64)
             if n_outputs == 1:
                 ok = coef.reshape(-1).shape == (n_features,)
@@ -452,9 +454,44 @@ class BaseFastSGD(BaseEstimator):
             out[name] = s[0, i].copy() if squeeze else s[:, i].copy()
         return out
 
+    # ------------------------------------------------- sparse coefficients
+    def sparsify(self):
+        """Store ``coef_`` as a ``scipy.sparse.csr_matrix`` of shape (n_outputs,
+        n_features), as scikit-learn's ``SparseCoefMixin``.
+
+        Worth it when most coefficients are zero (an L1 or elastic-net penalty): the
+        matrix holds only the non-zeros, and predicting with it costs O(non-zeros).
+        Predictions are unchanged. ``fit`` and ``partial_fit`` still work (they train
+        from the estimator's own state, or from ``coef_`` with ``warm_start``) and
+        leave a dense ``coef_``; :meth:`densify` converts back.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before sparsifying.")
+        self.coef_ = sp.csr_matrix(self.coef_.reshape(-1, self.n_features_in_))
+        return self
+
+    def densify(self):
+        """Store ``coef_`` as a NumPy array again (the default, after fitting).
+
+        The inverse of :meth:`sparsify`: ``coef_`` gets back its fitted shape and
+        dtype. A dense ``coef_`` is left as it is.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before densifying.")
+        if sp.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+            self._finish_fitted()  # the fitted shape (1-D for one regression target)
+        return self
+
     # ------------------------------------------------------------- predicting
     def _linear_scores(self, X):
-        """``X @ coef_.T + intercept_`` of shape (n, K)."""
+        """``X @ coef_.T + intercept_`` of shape (n, K); ``coef_`` dense or sparse."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
                           accept_sparse="csr")

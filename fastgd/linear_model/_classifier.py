@@ -76,6 +76,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
     ----------
     classes_ : ndarray of shape (n_classes,)
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        A ``scipy.sparse.csr_matrix`` after :meth:`sparsify` (see
+        :meth:`densify`), as in scikit-learn.
     intercept_ : ndarray of shape (1,) or (n_classes,)
     n_iter_ : int
         Epochs run (the maximum over the one-vs-rest problems).

@@ -145,6 +145,9 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+        After :meth:`sparsify`, a ``scipy.sparse.csr_matrix`` of shape (n_outputs,
+        n_features) holding only the non-zeros (worth it for L1 models; predictions
+        are unchanged); :meth:`densify` makes it an array again.
     intercept_ : ndarray of shape (1,) or (n_outputs,)
     n_iter_ : int
         Epochs run by the last ``fit``/``partial_fit`` call.
