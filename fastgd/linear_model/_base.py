@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .. import _device, _engine
+from .. import _device, _divergence, _engine
 from .._memory import check_fit_memory
 from .._program import lower
 from ..callbacks import EpochInfo, as_callbacks
@@ -54,9 +54,16 @@ def thread_count(n_jobs):
 
 class _EpochHook:
     """Runs at the end of every epoch: builds the EpochInfo, calls the callbacks,
-    moves the progress bar (``verbose=1``) or prints a line (``verbose >= 2``)."""
+    moves the progress bar (``verbose=1``) or prints a line (``verbose >= 2``).
 
-    def __init__(self, est, callbacks, prog, rng, dtype, max_epochs, validation, verbose):
+    The bar's length is the number of epochs only when it is known (``tol=None``: every
+    epoch up to ``max_epochs`` runs); otherwise it counts epochs with no total, so its
+    rate and any estimate come from the epochs run, not from ``max_iter``. At the end
+    (:meth:`finish`) it says how training ended and reads full.
+    """
+
+    def __init__(self, est, callbacks, prog, rng, dtype, max_epochs, validation, verbose,
+                 fixed_length, first_epoch):
         self.est = est
         self.callbacks = callbacks
         self.prog = prog
@@ -64,11 +71,14 @@ class _EpochHook:
         self.dtype = dtype
         self.validation = validation
         self.verbose = verbose
+        self.max_epochs = max_epochs
+        self.stopped = False  # a callback asked to stop
         self.bar = None
         if verbose == 1:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=max_epochs, desc=type(est).__name__, unit="epoch",
+            self.bar = tqdm(total=max_epochs if fixed_length else None,
+                            initial=first_epoch, desc=type(est).__name__, unit="epoch",
                             leave=True)
 
     def __call__(self, epoch, hist, state):
@@ -91,6 +101,7 @@ class _EpochHook:
             for cb in self.callbacks:
                 if cb(info):
                     stop = True
+            self.stopped = stop
         if self.bar is not None:
             post = {"loss": f"{hist.loss[-1]:.4g}", "lr": f"{hist.lr[-1]:.3g}"}
             if hist.val:
@@ -118,6 +129,24 @@ class _EpochHook:
         live["rng"] = self.rng.bit_generator.state
         snap._set_fitted(live, self.prog, hist, epoch + 1, self.dtype, self.validation)
         return snap
+
+    def finish(self, n_iter, hist, partial):
+        """Say on the bar how training ended (epoch ``n_iter``), and fill it."""
+        if self.bar is None:
+            return
+        if self.stopped:
+            how = f"stopped early (callback) at epoch {n_iter}"
+        elif hist.warnings:
+            how = f"diverged at epoch {n_iter + 1}, kept epoch {n_iter}"
+        elif partial:
+            how = "partial_fit epoch done"
+        elif n_iter < self.max_epochs:
+            how = f"converged at epoch {n_iter}"
+        else:
+            how = f"max_iter reached ({n_iter} epochs)"
+        self.bar.set_description(f"{type(self.est).__name__}: {how}", refresh=False)
+        self.bar.total = self.bar.n
+        self.bar.refresh()
 
     def close(self):
         if self.bar is not None:
@@ -346,9 +375,10 @@ class BaseFastSGD(BaseEstimator):
             from .._kernels.cuda import CudaBackend
 
             backend = CudaBackend(X, Y, sw, cw, train_idx, prog)  # data to the device once
+        start = self._start_objective(X, Y, sw, train_idx, state, prog)
         callbacks = as_callbacks(self.callbacks)
         hook = self._epoch_hook(callbacks, prog, rng, X.dtype, max_epochs,
-                                make_score is not None)
+                                make_score is not None, progress)
         for cb in callbacks:
             if hasattr(cb, "on_train_begin"):
                 cb.on_train_begin(self)
@@ -363,6 +393,8 @@ class BaseFastSGD(BaseEstimator):
                 epoch_hook=hook, shuffle_block=self.shuffle_block_size,
                 backend=backend,
             )
+            if hook is not None:
+                hook.finish(n_iter, hist, partial=max_epochs < self.max_iter)
         finally:
             if hook is not None:
                 hook.close()
@@ -371,10 +403,30 @@ class BaseFastSGD(BaseEstimator):
         self.device_ = device
         for message, category in hist.warnings:
             warn(message, category)
+        message = self._divergence_message(hist, start, state, prog)
+        if message is not None and not hist.warnings:  # a restore has been reported
+            warn(message, _engine.DivergenceWarning)
         for cb in callbacks:
             if hasattr(cb, "on_train_end"):
                 cb.on_train_end(self)
         return self
+
+    def _start_objective(self, X, Y, sw, train_idx, state, prog):
+        """The training objective at the start, on a few training rows (see
+        :mod:`fastgd._divergence`)."""
+        n_rows = min(train_idx.shape[0], _divergence.START_ROWS)
+        rows = train_idx[np.linspace(0, train_idx.shape[0] - 1, n_rows).astype(np.int64)]
+        coef, intercept = _engine.current_params(state, prog)
+        weights = _engine.unscaled_copies(state)[0][:, :-1]
+        return _divergence.start_objective(self._take_rows(X, rows), Y[rows], sw[rows],
+                                           coef, intercept, weights, prog)
+
+    @staticmethod
+    def _divergence_message(hist, start, state, prog):
+        """The DivergenceWarning message of a finished run, or None."""
+        weights = _engine.unscaled_copies(state)[0][:, :-1]
+        return _divergence.divergence_message(hist.loss, start,
+                                              _divergence.penalty(weights, prog))
 
     def _interrupted_progress(self):
         """The convergence bookkeeping of the fit a snapshot interrupted (for resume)."""
@@ -420,13 +472,15 @@ class BaseFastSGD(BaseEstimator):
     def _finish_fitted(self):
         """Estimator-specific shaping of the fitted attributes (see subclasses)."""
 
-    def _epoch_hook(self, callbacks, prog, rng, dtype, max_epochs, validation):
+    def _epoch_hook(self, callbacks, prog, rng, dtype, max_epochs, validation,
+                    progress=None):
         """The engine's per-epoch hook: callbacks, progress bar, per-epoch lines."""
         verbose = int(self.verbose)
         if not callbacks and verbose <= 0:
             return None
+        first_epoch = 0 if progress is None else int(progress["epoch"])
         return _EpochHook(self, callbacks, prog, rng, dtype, max_epochs, validation,
-                          verbose)
+                          verbose, fixed_length=self.tol is None, first_epoch=first_epoch)
 
     @staticmethod
     def _export_optimizer_state(state):

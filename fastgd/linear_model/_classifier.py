@@ -65,7 +65,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         over row ranges as in :class:`FastSGDRegressor` (deterministic for a given
         ``n_jobs``); for a binary or multinomial model trained per sample or by small
         minibatches, a second thread that copies the next rows of shuffled epochs
-        (results do not depend on it).
+        (results do not depend on it). ``None``: one thread; -1: every core. Always
+        threads of this process, whatever ``joblib.parallel_backend`` is active.
     learning_rate : str or Schedule, default="optimal"
     class_weight : dict, "balanced" or None, default=None
         Weights multiplying ``sample_weight`` per class (scikit-learn's rules: in
@@ -92,6 +93,17 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
     ``samples_seen_curve_``, ``optimizer_state_`` and ``algorithm_`` are as in
     :class:`FastSGDRegressor`. With sparse input every mode but
     ``algorithm_ == "sklearn"`` makes dense updates.
+
+    Warns
+    -----
+    DivergenceWarning
+        When training ran away without overflowing, e.g. ``loss="squared_hinge"`` on
+        unscaled ``load_digits`` (coefficients of 1e14); the ``ConvergenceWarning``
+        as scikit-learn's. See :class:`FastSGDRegressor`.
+
+    See Also
+    --------
+    sparsify : keep only the non-zero coefficients (L1 models); ``densify`` undoes it.
 
     Examples
     --------
