@@ -443,7 +443,14 @@ def run(state, prog, X, Y, sw, cw, train_idx, *, max_epochs, tol, n_iter_no_chan
 
 
 class DivergenceWarning(RuntimeWarning):
-    """Training diverged and ``on_divergence="restore"`` kept the last finite weights."""
+    """Training diverged.
+
+    Either the parameters stopped being finite and ``on_divergence="restore"`` kept
+    the last finite ones, or the fit ran away without overflowing: its training
+    objective ended far above where it started, or rose for several epochs in a row
+    (the rule is in :mod:`fastgd._divergence` and on the documentation's Reliability
+    page). The message names the epochs and suggests remedies.
+    """
 
 
 def _live_copy(state):

@@ -111,6 +111,36 @@ def test_a_backends_worker_count_is_not_fastgds_thread_count(problems, in_backen
     np.testing.assert_array_equal(coef, one_coef)
 
 
+OTHER_THREADS = {
+    # a full batch's gradient summed over 2 row ranges on 2 threads
+    "full-batch row ranges": dict(batch_size="full", learning_rate="constant", eta0=0.1,
+                                  n_jobs=2),
+    # a minibatch of >= 4,096 rows split the same way (THREAD_MIN_BATCH)
+    "large-minibatch row ranges": dict(batch_size=4096, learning_rate="constant",
+                                       eta0=0.1, n_jobs=2),
+    # one output, shuffled epochs: a second thread copies the next rows ahead
+    "copy-ahead thread": dict(n_jobs=2),
+}
+
+
+@pytest.mark.parametrize("place", list(OTHER_THREADS))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_fastgds_other_threads_under_every_backend(in_backend, backend, place):
+    """Every other place fastgd runs threads gives, inside a backend context, the
+    model it gives outside one."""
+    from fastgd._gather import gather_all
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(8200, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.normal(size=8200)
+    params = OTHER_THREADS[place]
+    with gather_all():  # copy ahead even on data this small
+        ref_coef, _ = _coef(FastSGDRegressor, X, y, **params)
+        with in_backend(backend):
+            coef, _ = _coef(FastSGDRegressor, X, y, **params)
+    np.testing.assert_array_equal(coef, ref_coef)
+
+
 def test_thread_count_rule():
     assert thread_count(None) == 1
     assert thread_count(3) == 3
