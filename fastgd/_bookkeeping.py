@@ -16,11 +16,11 @@ outputs form one model and stop together.
 import copy
 import math
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._warnings import warn
 from ._kernels.bundles import (N_OUT, OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE,
                                OUT_UPDATES, OUT_WEIGHT, S_U, epoch_control)
 
@@ -32,10 +32,13 @@ OVERFLOW_MESSAGE = (
 
 
 class DivergenceWarning(RuntimeWarning):
-    """Training diverged, or kept moving away from its optimum.
+    """Training diverged.
 
-    Raised as a warning when ``on_divergence="restore"`` kept the last finite weights,
-    and when a fit ended far above where it started (see ``docs/reliability.md``).
+    Either the parameters stopped being finite and ``on_divergence="restore"`` kept
+    the last finite ones, or the fit ran away without overflowing: its training
+    objective ended far above where it started, or rose for several epochs in a row
+    (the rule is in :mod:`fastgd._divergence` and on the documentation's Reliability
+    page). The message names the epochs and suggests remedies.
     """
 
 
@@ -55,6 +58,9 @@ class History:
     time: list = field(default_factory=list)  # seconds since the call started
     samples: list = field(default_factory=list)  # training rows visited since then
     stats: list = field(default_factory=list)
+    # (message, category) of the run's warnings: the estimator issues them from the
+    # user's thread (an output group runs on a worker thread)
+    warnings: list = field(default_factory=list)
 
     @property
     def grad_norm(self):
@@ -240,9 +246,9 @@ class Bookkeeper:
         if self.on_divergence != "restore":
             raise ValueError(message)
         state.restore(self.before)
-        warnings.warn(
+        self.history.warnings.append((
             message + " on_divergence='restore': keeping the parameters from before "
-            f"epoch #{epoch} and stopping.", DivergenceWarning, stacklevel=2)
+            f"epoch #{epoch} and stopping.", DivergenceWarning))
         self.diverged_at = epoch
         return True
 
@@ -311,13 +317,13 @@ def epoch_line(epoch, history, state, prog, early):
     return msg
 
 
-def warn_if_not_converged(n_iter, max_iter, tol, stacklevel=3):
-    """scikit-learn's ConvergenceWarning when ``max_iter`` epochs ran with ``tol`` set."""
+def warn_if_not_converged(n_iter, max_iter, tol):
+    """scikit-learn's ``ConvergenceWarning``, pointing at the user's call."""
     from sklearn.exceptions import ConvergenceWarning
 
     if tol is not None and n_iter == max_iter:
-        warnings.warn(
+        warn(
             "Maximum number of iteration reached before convergence. Consider "
             "increasing max_iter to improve the fit.",
-            ConvergenceWarning, stacklevel=stacklevel,
+            ConvergenceWarning,
         )

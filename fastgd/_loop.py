@@ -152,4 +152,6 @@ def _merged_history(results, sizes, longest):
             else:
                 parts.append(np.zeros((size, N_OUT)))
         merged.stats[e] = np.concatenate(parts)
+    for _, r_hist in results:
+        merged.warnings.extend(w for w in r_hist.warnings if w not in merged.warnings)
     return merged

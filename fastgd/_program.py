@@ -14,6 +14,7 @@ from . import schedules as _sched
 from ._kernels import rules as _r
 from ._kernels.bundles import KernelProgram
 from ._kernels.cpu import PEN_ELASTICNET, PEN_L1, PEN_L2, PEN_NONE
+from ._warnings import warn
 
 #: loss name -> (code, whether ``epsilon`` is its parameter, fixed parameter otherwise)
 LOSSES = {
@@ -107,8 +108,22 @@ def resolve_rate(est, optimizer):
     return learning_rate, float(eta0)
 
 
+def _check_sgd_params(est):
+    """The checks scikit-learn's SGD estimators make beyond the parameter constraints,
+    with their messages."""
+    if est.penalty == "elasticnet" and est.l1_ratio is None:
+        raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
+    if est.power_t < 0:
+        warn(
+            "Negative values for `power_t` are deprecated in version 1.8 and will raise "
+            "an error in 1.10. Use values in the range [0.0, inf) instead.",
+            FutureWarning,
+        )
+
+
 def lower(est, multinomial=False):
     """Build the :class:`Program` of an estimator whose parameters are validated."""
+    _check_sgd_params(est)
     loss_code, uses_epsilon, fixed = LOSSES[est.loss]
     loss_eps = float(est.epsilon) if uses_epsilon else fixed
     penalty = PENALTY_CODES[est.penalty]

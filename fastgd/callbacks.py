@@ -193,6 +193,12 @@ class Checkpoint(Callback):
     (a temporary file renamed over the target), so an interruption never leaves a
     truncated checkpoint.
 
+    Checkpoint files are **pickles**: loading one runs whatever code the file names,
+    so load only checkpoints you wrote yourself, never one from someone else.
+    fastgd loads a checkpoint only from a path you pass to :meth:`load` or
+    :meth:`resume`. (The models ``fastgd fit`` saves are skops files, which hold data
+    only.)
+
     Parameters
     ----------
     path : str or path-like
@@ -226,7 +232,11 @@ class Checkpoint(Callback):
 
     @staticmethod
     def load(path: str | os.PathLike) -> Any:
-        """Load an estimator written by a :class:`Checkpoint`."""
+        """Load an estimator written by a :class:`Checkpoint`.
+
+        The file is unpickled: load only checkpoints you wrote (a pickle can run
+        code when loaded).
+        """
         with open(path, "rb") as fh:
             return pickle.load(fh)
 
@@ -246,9 +256,9 @@ class Checkpoint(Callback):
         Parameters
         ----------
         checkpoint : str, path-like or estimator
-            A file written by :class:`Checkpoint`, or an estimator from
-            :meth:`EpochInfo.snapshot` (set ``callbacks`` on it first to keep
-            checkpointing).
+            A file written by :class:`Checkpoint` (a pickle: only one you wrote), or
+            an estimator from :meth:`EpochInfo.snapshot` (set ``callbacks`` on it
+            first to keep checkpointing).
         X, y, sample_weight
             The data of the interrupted fit.
 

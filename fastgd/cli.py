@@ -1,11 +1,15 @@
 """The ``fastgd`` command: ``fastgd fit``, ``fastgd predict`` and ``fastgd demo``.
 
-``fastgd fit DATA.csv --target COL --out model.joblib`` trains a
+``fastgd fit DATA.csv --target COL --out model.skops`` trains a
 :class:`~fastgd.FastSGDRegressor` or :class:`~fastgd.FastSGDClassifier` (behind a
 ``StandardScaler`` in a scikit-learn ``Pipeline``) on the numeric columns of a CSV file
-and saves it with joblib; ``fastgd predict model.joblib DATA.csv`` applies it;
-``fastgd demo`` trains in several modes on bundled data, prints a comparison table and
-draws figures. Input errors exit with status 2 and a one-line message on stderr.
+and saves it with ``skops.io`` (a file of data: loading it runs no code);
+``fastgd predict model.skops DATA.csv`` applies it; ``fastgd demo`` trains in several
+modes on bundled data, prints a comparison table and draws figures. Input errors exit
+with status 2 and a one-line message on stderr.
+
+Pickles (``--out model.joblib``) are written on request, but ``fastgd predict`` loads
+one only with ``--trust-pickle``: unpickling a file runs whatever code it names.
 """
 
 import argparse
@@ -28,6 +32,10 @@ REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive",
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive", "cosine")
 PENALTIES = ("l2", "l1", "elasticnet", "none")
 MODEL_FORMAT = "fastgd-cli-model/1"
+#: file names written and read as pickles (joblib); any other name is a skops file
+PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+#: column lists up to this long are shown whole in messages
+MAX_NAMES_SHOWN = 50
 
 
 class CLIError(Exception):
@@ -72,10 +80,20 @@ def _read_csv(path):
     return df
 
 
-def _names(cols, limit=10):
+def _names(cols, limit=MAX_NAMES_SHOWN):
     cols = [str(c) for c in cols]
     shown = ", ".join(repr(c) for c in cols[:limit])
     return shown + (f", ... ({len(cols)} in all)" if len(cols) > limit else "")
+
+
+def _no_such_column(path, name, columns):
+    """'no column X' with the file's columns (and the closest names, if any)."""
+    import difflib
+
+    columns = [str(c) for c in columns]
+    close = difflib.get_close_matches(str(name), columns, n=3, cutoff=0.6)
+    hint = f"; did you mean {_names(close)}?" if close else ""
+    return CLIError(f"{path} has no column {name!r}{hint} (its columns: {_names(columns)})")
 
 
 def _feature_matrix(df, features, path):
@@ -101,16 +119,45 @@ def _feature_matrix(df, features, path):
 # ------------------------------------------------------------------------------- fit
 def _infer_task(y):
     """``--task auto``: see the rule in ``fastgd fit --help``."""
+    return _auto_task(y)[0]
+
+
+def _auto_task(y):
+    """``(task, why)``: the ``--task auto`` rule, and its reason in words."""
     import numpy as np
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    if is_bool_dtype(y) or not is_numeric_dtype(y):
-        return "classification"
+    if is_bool_dtype(y):
+        return "classification", "the target holds booleans"
+    if not is_numeric_dtype(y):
+        return "classification", "the target holds text"
     values = y.to_numpy(dtype=np.float64)
     whole = bool(np.all(values == np.round(values)))
     if whole and y.nunique() <= AUTO_MAX_CLASSES:
-        return "classification"
-    return "regression"
+        return "classification", (f"the target holds {y.nunique()} distinct whole "
+                                  f"numbers (at most {AUTO_MAX_CLASSES} are classes); "
+                                  "pass --task regression otherwise")
+    if whole:
+        return "regression", (f"the target holds more than {AUTO_MAX_CLASSES} distinct "
+                              "values; pass --task classification otherwise")
+    return "regression", ("the target holds numbers that are not all whole; pass --task "
+                          "classification otherwise")
+
+
+def _task_line(task, y, auto_reason):
+    """What ``fastgd fit`` trains, e.g. ``classification: 3 classes ('a', 'b', 'c')``;
+    with ``--task auto`` also why (and, for a numeric target, how to choose
+    otherwise)."""
+    import numpy as np
+
+    line = task
+    if task == "classification":
+        classes = np.unique(y).tolist()
+        shown = ", ".join(repr(c) for c in classes[:10])
+        line += f": {len(classes)} classes ({shown}{', ...' if len(classes) > 10 else ''})"
+    if auto_reason is not None:
+        line += f" (--task auto: {auto_reason})"
+    return line
 
 
 def _target(df, target, task, path):
@@ -119,7 +166,7 @@ def _target(df, target, task, path):
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
     if target not in df.columns:
-        raise CLIError(f"{path} has no column {target!r} (its columns: {_names(df.columns)})")
+        raise _no_such_column(path, target, df.columns)
     col = df[target]
     n_missing = int(col.isna().sum())
     if n_missing:
@@ -228,7 +275,7 @@ def _tol(text):
 
 
 def fit(args):
-    """Train on a CSV file and save the fitted pipeline with joblib."""
+    """Train on a CSV file and save the fitted pipeline (skops, or joblib on request)."""
     import joblib
     import numpy as np
     from sklearn.exceptions import ConvergenceWarning
@@ -237,6 +284,7 @@ def fit(args):
 
     df = _read_csv(args.data)
     y, task = _target(df, args.target, args.task, args.data)
+    auto_reason = _auto_task(df[args.target])[1] if args.task == "auto" else None
     if args.features:
         features = [c.strip() for item in args.features for c in item.split(",") if c.strip()]
         if args.target in features:
@@ -281,34 +329,131 @@ def fit(args):
         "features": list(map(str, features)),
         "target": str(args.target),
         "task": task,
-        "classes": list(est.classes_) if task == "classification" else None,
+        "classes": est.classes_.tolist() if task == "classification" else None,
         "fastgd_version": __version__,
     }
+    as_pickle = _is_pickle_name(args.out)
     try:
-        joblib.dump(bundle, args.out)
+        if as_pickle:
+            joblib.dump(bundle, args.out)
+        else:
+            import skops.io
+
+            skops.io.dump(bundle, args.out)
     except OSError as exc:
         raise CLIError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     metric = "R^2" if task == "regression" else "accuracy"
     score = f"{score:.4f}" if abs(score) < 1e4 else f"{score:.3g}"  # diverged: -1e+40
     note = " (not converged: raise --max-iter)" if not_converged else ""
-    print(f"{task} ({type(est).__name__}, {len(features)} features, {X.shape[0]} rows): "
-          f"n_iter={est.n_iter_}{note}, training {metric}={score}; saved {args.out}")
+    saved = (f"saved {args.out} (a pickle: 'fastgd predict' loads it only with "
+             "--trust-pickle; a .skops name saves data only)" if as_pickle
+             else f"saved {args.out}")
+    print(_task_line(task, y, auto_reason))
+    print(f"{type(est).__name__}, {len(features)} features, {X.shape[0]} rows: "
+          f"n_iter={est.n_iter_}{note}, training {metric}={score}; {saved}")
     return 0
 
 
 # --------------------------------------------------------------------------- predict
-def _load_model(path):
+def _is_pickle_name(path):
+    return os.fspath(path).lower().endswith(PICKLE_SUFFIXES)
+
+
+def _file_kind(path):
+    """What a file holds, from its first bytes: ``"empty"``, ``"zip"`` (skops files
+    are zip archives), ``"pickle"`` (protocol 2 and later, as joblib and pickle
+    write), ``"text"`` or ``"binary"``; and a description of it for messages."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        return "empty", "an empty file"
+    if head.startswith(b"PK\x03\x04"):
+        return "zip", "a zip archive"
+    if head[0] == 0x80 and len(head) > 1 and 2 <= head[1] <= 5:
+        return "pickle", "a pickle"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        size = os.path.getsize(path)
+        return "binary", (f"a binary file of {size} bytes (neither a skops file nor a "
+                          "pickle)")
+    first = text.splitlines()[0] if text.strip() else ""
+    return "text", f"a text file (first line: {first[:60]!r}), such as a CSV file"
+
+
+def fastgd_types():
+    """The fastgd types a saved model may hold, as skops names them: the estimators,
+    their training state and the optimizer and schedule objects that can be their
+    parameters."""
+    from . import _state, optim, schedules
+    from .linear_model import FastSGDClassifier, FastSGDRegressor
+
+    classes = {FastSGDClassifier, FastSGDRegressor, _state.TrainState,
+               _state.ScaledWeights, _state.ReplicaStreams}
+    for module, base in ((optim, optim.Optimizer), (schedules, schedules.Schedule)):
+        classes.update(obj for obj in vars(module).values()
+                       if isinstance(obj, type) and issubclass(obj, base))
+    return {f"{cls.__module__}.{cls.__qualname__}" for cls in classes}
+
+
+def _load_skops(path):
+    """A skops file's object, if every type in it that skops does not trust by
+    default is one of fastgd's."""
+    import skops.io
+
+    try:
+        untrusted = skops.io.get_untrusted_types(file=path)
+    except Exception as exc:  # noqa: BLE001 - any zip archive may arrive here
+        raise CLIError(f"{path} is a zip archive but not a skops file "
+                       f"({_first_line(exc)}): not a model saved by 'fastgd fit'") from None
+    foreign = sorted(set(untrusted) - fastgd_types())
+    if foreign:
+        raise CLIError(f"{path} holds types that are not part of a fastgd model "
+                       f"({', '.join(foreign)}): refusing to load it")
+    try:
+        return skops.io.load(path, trusted=untrusted)
+    except Exception as exc:  # noqa: BLE001
+        raise CLIError(f"cannot load {path}: {_first_line(exc)}") from None
+
+
+def _load_pickle(path, trust_pickle):
+    if not trust_pickle:
+        raise CLIError(
+            f"{path} is a pickle: loading a pickle runs whatever code it holds, so "
+            "'fastgd predict' loads one only with --trust-pickle (for files you made "
+            "or trust). 'fastgd fit --out MODEL.skops' saves a model as data only")
     import joblib
 
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - unpickling a foreign file fails in many ways
+        raise CLIError(f"cannot load {path} as a pickle ({_first_line(exc)}): not a "
+                       "model saved by 'fastgd fit'") from None
+
+
+def _what(obj):
+    if isinstance(obj, dict):
+        return f"a dict with the keys {_names(list(obj), limit=10)}"
+    return f"a {type(obj).__module__}.{type(obj).__qualname__} object"
+
+
+def _load_model(path, trust_pickle=False):
+    """The bundle ``fastgd fit`` saved at ``path``: a skops file, or a pickle (only
+    with ``trust_pickle``). One-line errors say what the file is instead."""
     if not os.path.exists(path):
         raise CLIError(f"no such file: {path}")
-    try:
-        bundle = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - unpickling a foreign file fails in many ways
-        raise CLIError(f"cannot load {path}: not a model saved by 'fastgd fit' "
-                       f"({_first_line(exc)})") from None
+    if os.path.isdir(path):
+        raise CLIError(f"{path} is a directory, not a model file")
+    kind, description = _file_kind(path)
+    if kind == "pickle" or (kind == "binary" and _is_pickle_name(path)):
+        bundle = _load_pickle(path, trust_pickle)
+    elif kind == "zip":
+        bundle = _load_skops(path)
+    else:
+        raise CLIError(f"{path} is not a model saved by 'fastgd fit': it is {description}")
     if not (isinstance(bundle, dict) and bundle.get("format") == MODEL_FORMAT):
-        raise CLIError(f"{path} is not a model saved by 'fastgd fit'")
+        raise CLIError(f"{path} is not a model saved by 'fastgd fit': it holds "
+                       f"{_what(bundle)}")
     return bundle
 
 
@@ -316,7 +461,7 @@ def predict(args):
     """Predict with a model saved by ``fastgd fit``; write a CSV."""
     pd = _pandas()
 
-    bundle = _load_model(args.model)
+    bundle = _load_model(args.model, trust_pickle=args.trust_pickle)
     df = _read_csv(args.data)
     features = bundle["features"]
     missing = [c for c in features if c not in df.columns]
@@ -670,11 +815,16 @@ def demo(args):
 _FIT_DESCRIPTION = f"""\
 Train a linear model by gradient descent on the numeric columns of a CSV file and
 save it (a scikit-learn Pipeline: StandardScaler, then FastSGDRegressor or
-FastSGDClassifier, with the feature names, target name and task) with joblib.
+FastSGDClassifier, with the feature names, target name and task) as a skops file
+(skops.io: data only, loading it runs no code). An --out name ending in .joblib,
+.pkl or .pickle writes a pickle instead, which 'fastgd predict' loads only with
+--trust-pickle.
 
 Task (--task auto): the target is a class label when it is not numeric (text,
 booleans) or when it holds only whole numbers with at most {AUTO_MAX_CLASSES} distinct
-values; otherwise it is a regression target.
+values; otherwise it is a regression target. The first line of the output says which
+(e.g. "classification: 3 classes") and why; --task regression or --task
+classification decides instead.
 
 Training: one fit call, with scikit-learn's convergence test (tol=1e-3,
 n_iter_no_change=5) and, with --early-stopping, early stopping; --progress (the
@@ -688,6 +838,11 @@ Predict with a model saved by 'fastgd fit'. The CSV file must hold the feature
 columns the model was trained on (other columns are ignored). The output CSV has one
 column named after the target (the prediction) and, with --proba, one column
 'proba_<class>' per class.
+
+Model files: a skops file (what 'fastgd fit' writes by default) is loaded when the
+only types in it that skops does not trust by default are fastgd's own; anything
+else is refused. A pickle (joblib) file can run any code when loaded, so it is
+refused unless you pass --trust-pickle.
 """
 
 _DEMO_DESCRIPTION = """\
@@ -712,8 +867,9 @@ def build_parser():
                            description=_FIT_DESCRIPTION, formatter_class=fmt)
     p_fit.add_argument("data", metavar="DATA.csv", help="training data (CSV with a header)")
     p_fit.add_argument("--target", required=True, metavar="COL", help="the target column")
-    p_fit.add_argument("--out", required=True, metavar="MODEL.joblib",
-                       help="where to save the fitted model")
+    p_fit.add_argument("--out", required=True, metavar="MODEL.skops",
+                       help="where to save the fitted model (a skops file; a name "
+                            "ending in .joblib, .pkl or .pickle writes a pickle)")
     p_fit.add_argument("--features", action="append", metavar="COL[,COL...]",
                        help="feature columns (default: every other column, which must "
                             "then all be numeric); may be repeated")
@@ -766,13 +922,16 @@ def build_parser():
 
     p_pred = sub.add_parser("predict", help="predict with a saved model",
                             description=_PREDICT_DESCRIPTION, formatter_class=fmt)
-    p_pred.add_argument("model", metavar="MODEL.joblib", help="a model saved by 'fastgd fit'")
+    p_pred.add_argument("model", metavar="MODEL.skops", help="a model saved by 'fastgd fit'")
     p_pred.add_argument("data", metavar="DATA.csv", help="rows to predict (CSV with a header)")
     p_pred.add_argument("--out", metavar="PREDICTIONS.csv",
                         help="where to write the predictions (default: stdout)")
     p_pred.add_argument("--proba", action="store_true",
                         help="add the class probabilities (classifiers trained with "
                              "log_loss or modified_huber)")
+    p_pred.add_argument("--trust-pickle", action="store_true",
+                        help="load a pickle (.joblib/.pkl) model: unpickling runs any "
+                             "code the file holds, so only for files you made or trust")
     p_pred.set_defaults(func=predict)
 
     p_demo = sub.add_parser(

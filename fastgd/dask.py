@@ -599,7 +599,7 @@ class _Fit:
         est._fastgd_fitted(state, prog, book.history, n_iter, self.dtype, False)
         est._fastgd_end()
         if not self.partial:
-            warn_if_not_converged(est.n_iter_, est.max_iter, est.tol, stacklevel=4)
+            warn_if_not_converged(est.n_iter_, est.max_iter, est.tol)
         return est
 
     def _with_checkpoint(self, hook):

@@ -364,7 +364,8 @@ def fit_line(est: Any, X: ArrayLike, y: ArrayLike, ax: Axes | None = None) -> Ax
         grid_in = pd.DataFrame(grid, columns=names)
     pred = np.asarray(est.predict(grid_in), dtype=float)
     pred = pred.reshape(-1, 1) if pred.ndim == 1 else pred
-    coef = np.asarray(est.coef_, dtype=float).reshape(pred.shape[1], -1)[:, 0]
+    coef = est.coef_.toarray() if hasattr(est.coef_, "toarray") else est.coef_  # sparsified
+    coef = np.asarray(coef, dtype=float).reshape(pred.shape[1], -1)[:, 0]
     intercept = np.broadcast_to(np.asarray(est.intercept_, dtype=float), (pred.shape[1],))
 
     ax = _axes(ax)

@@ -8,17 +8,27 @@ Every error case also runs in-process through ``main`` (milliseconds each).
 
 import io
 import os
+import pickle
 import subprocess
 import sys
+import warnings
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from fastgd import FastSGDClassifier, FastSGDRegressor
-from fastgd.cli import AUTO_MAX_CLASSES, _infer_task, main
+from fastgd import FastSGDClassifier, FastSGDRegressor, optim, schedules
+from fastgd.cli import AUTO_MAX_CLASSES, MODEL_FORMAT, _infer_task, fastgd_types, main
+from fastgd.cli import _load_model as load_model
+from fastgd.schedules import Cosine, Warmup
+
+skops_io = pytest.importorskip("skops.io")
 
 N_ROWS = 120
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -72,39 +82,40 @@ def data(tmp_path_factory):
 # name: (argv with {d} for the data folder, words the message must contain,
 #        whether it also runs in a subprocess)
 ERROR_CASES = {
-    "fit missing file": (["fit", "{d}/nope.csv", "--target", "y", "--out", "{d}/m.joblib"],
+    "fit missing file": (["fit", "{d}/nope.csv", "--target", "y", "--out", "{d}/m.skops"],
                          ["no such file", "nope.csv"], True),
-    "fit bad target": (["fit", "{d}/reg.csv", "--target", "nope", "--out", "{d}/m.joblib"],
+    "fit bad target": (["fit", "{d}/reg.csv", "--target", "nope", "--out", "{d}/m.skops"],
                        ["'nope'", "'y'"], True),
     "fit non-numeric column": (["fit", "{d}/cls.csv", "--target", "label",
-                                "--out", "{d}/m.joblib"], ["'city'", "--features"], False),
+                                "--out", "{d}/m.skops"], ["'city'", "--features"], False),
     "fit bad feature": (["fit", "{d}/reg.csv", "--target", "y", "--features", "a,zz",
-                         "--out", "{d}/m.joblib"], ["'zz'"], False),
+                         "--out", "{d}/m.skops"], ["'zz'"], False),
     "fit bad task": (["fit", "{d}/reg.csv", "--target", "y", "--task", "ranking",
-                      "--out", "{d}/m.joblib"], ["--task", "ranking"], True),
+                      "--out", "{d}/m.skops"], ["--task", "ranking"], True),
     "fit unknown optimizer": (["fit", "{d}/reg.csv", "--target", "y", "--optimizer",
-                               "adamm", "--out", "{d}/m.joblib"], ["--optimizer", "adamm"],
+                               "adamm", "--out", "{d}/m.skops"], ["--optimizer", "adamm"],
                               True),
     "fit bad batch size": (["fit", "{d}/reg.csv", "--target", "y", "--batch-size", "0",
-                            "--out", "{d}/m.joblib"], ["--batch-size", "'0'"], False),
+                            "--out", "{d}/m.skops"], ["--batch-size", "'0'"], False),
     "fit bad eta0": (["fit", "{d}/reg.csv", "--target", "y", "--eta0", "-1",
-                      "--out", "{d}/m.joblib"], ["--eta0", "'-1'"], False),
+                      "--out", "{d}/m.skops"], ["--eta0", "'-1'"], False),
     "fit classification loss on regression": (
-        ["fit", "{d}/reg.csv", "--target", "y", "--loss", "hinge", "--out", "{d}/m.joblib"],
+        ["fit", "{d}/reg.csv", "--target", "y", "--loss", "hinge", "--out", "{d}/m.skops"],
         ["hinge", "squared_error"], False),
     "fit multinomial hinge": (["fit", "{d}/cls.csv", "--target", "label", "--features",
                                "a,b,c", "--multi-class", "multinomial",
-                               "--out", "{d}/m.joblib"], ["multinomial", "log_loss"], False),
+                               "--out", "{d}/m.skops"], ["multinomial", "log_loss"], False),
     "fit without --out": (["fit", "{d}/reg.csv", "--target", "y"], ["--out"], False),
-    "predict missing model": (["predict", "{d}/nope.joblib", "{d}/reg.csv"],
-                              ["no such file", "nope.joblib"], False),
+    "predict missing model": (["predict", "{d}/nope.skops", "{d}/reg.csv"],
+                              ["no such file", "nope.skops"], False),
     "predict not a model": (["predict", "{d}/reg.csv", "{d}/reg.csv"],
-                            ["not a model saved by 'fastgd fit'"], False),
-    "predict missing data": (["predict", "{d}/reg.joblib", "{d}/nope.csv"],
+                            ["not a model saved by 'fastgd fit'", "a text file",
+                             "'a,b,c,y'"], False),
+    "predict missing data": (["predict", "{d}/reg.skops", "{d}/nope.csv"],
                              ["no such file", "nope.csv"], False),
-    "predict missing features": (["predict", "{d}/reg.joblib", "{d}/only_ab.csv"],
+    "predict missing features": (["predict", "{d}/reg.skops", "{d}/only_ab.csv"],
                                  ["'c'"], True),
-    "predict proba of a regression": (["predict", "{d}/reg.joblib", "{d}/reg.csv",
+    "predict proba of a regression": (["predict", "{d}/reg.skops", "{d}/reg.csv",
                                        "--proba"], ["--proba", "regression"], False),
     "no command": ([], ["required"], False),
     "unknown command": (["train"], ["invalid choice", "'train'"], False),
@@ -132,18 +143,18 @@ def runs(data):
     commands = {
         # a regression fitted with the progress bar (exactly 20 epochs)
         "fit reg": ["fit", d / "reg.csv", "--target", "y", "--max-iter", 20, "--tol", "none",
-                    "--random-state", 0, "--out", d / "reg.joblib"],
+                    "--random-state", 0, "--out", d / "reg.skops"],
         # a log-loss classifier on chosen columns (the text column left out)
         "fit cls": ["fit", d / "cls.csv", "--target", "label", "--features", "a,b",
                     "--features", "c", "--loss", "log_loss", "--optimizer", "adam",
                     "--batch-size", 16, "--learning-rate", "constant", "--eta0", 0.05,
-                    "--max-iter", 15, "--random-state", 0, "--out", d / "cls.joblib"],
+                    "--max-iter", 15, "--random-state", 0, "--out", d / "cls.skops"],
         # fit itself: no bar, early stopping, every other option
         "fit es": ["fit", d / "reg.csv", "--target", "y", "--no-scale", "--no-progress",
                    "--early-stopping", "--batch-size", "full", "--optimizer", "momentum",
                    "--learning-rate", "cosine", "--eta0", 0.1, "--penalty", "none",
                    "--alpha", 0, "--clip-norm", 5, "--batch-norm", "--max-iter", 500,
-                   "--random-state", 0, "--out", d / "es.joblib"],
+                   "--random-state", 0, "--out", d / "es.skops"],
         "demo": ["demo", "--out", d / "figs"],
         "version": ["--version"],
     }
@@ -158,9 +169,9 @@ def runs_on_models(data, runs):
     """The commands that use the fitted models, concurrently."""
     d = data
     commands = {
-        "predict stdout": ["predict", d / "reg.joblib", d / "reg.csv"],
+        "predict stdout": ["predict", d / "reg.skops", d / "reg.csv"],
         # the data's own label and text columns are ignored; only a, b, c are used
-        "predict proba": ["predict", d / "cls.joblib", d / "cls.csv", "--proba",
+        "predict proba": ["predict", d / "cls.skops", d / "cls.csv", "--proba",
                           "--out", d / "pred.csv"],
     }
     commands.update({("error", k): _argv(argv, d) for k, (argv, _, sub) in ERROR_CASES.items()
@@ -170,16 +181,17 @@ def runs_on_models(data, runs):
 
 # -------------------------------------------------------------------------- fit
 def test_fit_regression_with_progress_bar(data, runs):
-    proc, out = runs["fit reg"], data / "reg.joblib"
+    proc, out = runs["fit reg"], data / "reg.skops"
     assert proc.returncode == 0, proc.stderr
-    summary = proc.stdout.strip().splitlines()
-    assert len(summary) == 1
-    assert summary[0].startswith("regression (FastSGDRegressor")
-    assert "n_iter=20" in summary[0] and "training R^2=" in summary[0]
-    assert str(out) in summary[0]
+    task, summary = proc.stdout.strip().splitlines()
+    assert task == ("regression (--task auto: the target holds numbers that are not all "
+                    "whole; pass --task classification otherwise)")
+    assert summary.startswith("FastSGDRegressor, 3 features, 120 rows:")
+    assert "n_iter=20" in summary and "training R^2=" in summary
+    assert summary.endswith(f"saved {out}")
     assert "20/20" in proc.stderr and "loss=" in proc.stderr  # the tqdm bar
 
-    bundle = joblib.load(out)
+    bundle = load_model(out)
     assert bundle["features"] == ["a", "b", "c"]
     assert bundle["target"] == "y" and bundle["task"] == "regression"
     assert bundle["classes"] is None
@@ -197,7 +209,7 @@ def test_fit_regression_with_progress_bar(data, runs):
     np.testing.assert_allclose(est.lr_curve_, ref.lr_curve_, rtol=1e-12)
     np.testing.assert_allclose(est.samples_seen_curve_, ref.samples_seen_curve_)
     assert len(est.time_curve_) == 20 and np.all(np.diff(est.time_curve_) >= 0)
-    score = float(summary[0].split("training R^2=")[1].split(";")[0])
+    score = float(summary.split("training R^2=")[1].split(";")[0])
     assert score == pytest.approx(pipe.score(X, y), abs=1e-4)
     assert score > 0.95
 
@@ -205,9 +217,12 @@ def test_fit_regression_with_progress_bar(data, runs):
 def test_fit_classification_auto_task_and_features(data, runs):
     proc = runs["fit cls"]
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("classification (FastSGDClassifier, 3 features")
+    task, summary = proc.stdout.strip().splitlines()
+    # a text target: a classifier, and the output says so
+    assert task == "classification: 2 classes ('no', 'yes') (--task auto: the target holds text)"
+    assert summary.startswith("FastSGDClassifier, 3 features, 120 rows:")
     assert "n_iter=15" in proc.stdout and "training accuracy=" in proc.stdout
-    bundle = joblib.load(data / "cls.joblib")
+    bundle = load_model(data / "cls.skops")
     assert bundle["task"] == "classification"
     assert bundle["features"] == ["a", "b", "c"]
     assert bundle["classes"] == ["no", "yes"]
@@ -224,7 +239,7 @@ def test_fit_without_bar_uses_fit_and_its_stopping_rules(data, runs):
     proc = runs["fit es"]
     assert proc.returncode == 0, proc.stderr
     assert "epoch/s" not in proc.stderr  # no bar
-    pipe = joblib.load(data / "es.joblib")["pipeline"]
+    pipe = load_model(data / "es.skops")["pipeline"]
     assert [name for name, _ in pipe.steps] == ["model"]  # --no-scale
     est = pipe[-1]
     p = est.get_params()
@@ -254,7 +269,7 @@ def test_predict_to_stdout(data, runs_on_models):
     assert proc.returncode == 0, proc.stderr
     pred = pd.read_csv(io.StringIO(proc.stdout))
     assert list(pred.columns) == ["y"] and len(pred) == N_ROWS
-    bundle = joblib.load(data / "reg.joblib")
+    bundle = load_model(data / "reg.skops")
     X = pd.read_csv(data / "reg.csv")[["a", "b", "c"]].to_numpy()
     np.testing.assert_allclose(pred["y"], bundle["pipeline"].predict(X), rtol=1e-12)
 
@@ -371,3 +386,189 @@ def test_demo_draws_sklearns_own_per_epoch_loss():
         ours = FastSGDClassifier(**kw).fit(Xc, yc).loss_curve_
     assert len(curve) == 5
     np.testing.assert_allclose(curve, ours, rtol=0, atol=3e-6)
+
+
+# ------------------------------------------- model files: skops, pickles (item 8)
+def _in_process(capsys, *argv):
+    """``main(argv)``: (status, stdout, stderr)."""
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+class _WritesAFile:
+    """Unpickling this object calls ``open(path, "w")``: a file appears."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("name", ["evil.joblib", "evil.pkl", "evil.skops", "evil.bin"])
+def test_a_malicious_pickle_is_refused_and_runs_nothing(data, tmp_path, capsys, name):
+    target = tmp_path / "written_by_the_pickle"
+    model = tmp_path / name
+    model.write_bytes(pickle.dumps(_WritesAFile(target)))
+    rc, out, err = _in_process(capsys, "predict", model, data / "reg.csv")
+    line = one_line_error(rc, err)
+    assert "is a pickle" in line and "--trust-pickle" in line and "runs" in line
+    assert out == "" and not target.exists()
+    # the payload is real: unpickling the file creates the target
+    with open(model, "rb") as fh:
+        pickle.load(fh).close()
+    assert target.exists()
+
+
+def test_a_malicious_pickle_in_a_subprocess(data, tmp_path):
+    target = tmp_path / "written_by_the_pickle"
+    model = tmp_path / "model.joblib"
+    model.write_bytes(pickle.dumps(_WritesAFile(target)))
+    proc = run_cli("predict", model, data / "reg.csv")
+    assert "--trust-pickle" in one_line_error(proc.returncode, proc.stderr)
+    assert not target.exists()
+
+
+def test_pickles_load_only_with_trust_pickle(data, tmp_path, capsys):
+    out = tmp_path / "m.joblib"
+    rc, text, _ = _in_process(capsys, "fit", data / "reg.csv", "--target", "y",
+                              "--max-iter", 5, "--random-state", 0, "--no-progress",
+                              "--out", out)
+    assert rc == 0 and "a pickle" in text and "--trust-pickle" in text
+    bundle = joblib.load(out)
+    assert bundle["format"] == MODEL_FORMAT
+    rc, _, err = _in_process(capsys, "predict", out, data / "reg.csv")
+    assert "--trust-pickle" in one_line_error(rc, err)
+    rc, text, _ = _in_process(capsys, "predict", out, data / "reg.csv", "--trust-pickle")
+    assert rc == 0
+    X = pd.read_csv(data / "reg.csv")[["a", "b", "c"]].to_numpy()
+    np.testing.assert_allclose(pd.read_csv(io.StringIO(text))["y"],
+                               bundle["pipeline"].predict(X), rtol=1e-12)
+
+
+def test_a_skops_file_with_foreign_types_is_refused(data, tmp_path, capsys):
+    model = tmp_path / "m.skops"
+    skops_io.dump({"format": MODEL_FORMAT, "pipeline": FunctionTransformer(os.system)},
+                  model)
+    foreign = skops_io.get_untrusted_types(file=model)
+    assert foreign and not set(foreign) <= fastgd_types()
+    rc, _, err = _in_process(capsys, "predict", model, data / "reg.csv")
+    line = one_line_error(rc, err)
+    assert "not part of a fastgd model" in line and "refusing" in line
+    for name in foreign:
+        assert name in line
+
+
+def test_fastgd_types_are_the_estimators_state_optimizers_and_schedules():
+    types = fastgd_types()
+    expected = {"fastgd.linear_model._regressor.FastSGDRegressor",
+                "fastgd.linear_model._classifier.FastSGDClassifier",
+                "fastgd._state.TrainState", "fastgd._state.ScaledWeights",
+                "fastgd._state.ReplicaStreams"}
+    for module, base in ((optim, optim.Optimizer), (schedules, schedules.Schedule)):
+        expected |= {f"{module.__name__}.{name}" for name, obj in vars(module).items()
+                     if isinstance(obj, type) and issubclass(obj, base)}
+    assert types == expected
+    assert "fastgd.schedules.Cosine" in types and "fastgd.optim.AdamW" in types
+
+
+@pytest.mark.parametrize("make, target", [
+    (lambda: FastSGDRegressor(learning_rate=Warmup(Cosine(T_max=8), warmup_steps=2),
+                              optimizer=optim.Adam(amsgrad=True), batch_size=8, max_iter=10,
+                              random_state=0), "y"),
+    (lambda: FastSGDRegressor(random_state=0, average=True, max_iter=10), "y"),
+    (lambda: FastSGDClassifier(loss="log_loss", batch_size=16, optimizer="adam",
+                               random_state=0, max_iter=10), "text"),
+    (lambda: FastSGDClassifier(random_state=0, max_iter=10), "three"),
+])
+def test_skops_round_trip_of_a_fitted_pipeline(data, tmp_path, make, target):
+    """A fitted estimator in a Pipeline, through skops with fastgd's types trusted:
+    the same predictions and state, and partial_fit continues bit-identically."""
+    df = pd.read_csv(data / "reg.csv")
+    X = df[["a", "b", "c"]].to_numpy()
+    y = {"y": df["y"].to_numpy(), "text": np.where(df["y"] > 0, "yes", "no"),
+         "three": np.digitize(df["y"], [-1.0, 1.0])}[target]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe = Pipeline([("scale", StandardScaler()), ("model", make())]).fit(X, y)
+    path = tmp_path / "m.skops"
+    skops_io.dump(pipe, path)
+    untrusted = skops_io.get_untrusted_types(file=path)
+    assert set(untrusted) <= fastgd_types()
+    loaded = skops_io.load(path, trusted=untrusted)
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+    a, b = pipe[-1], loaded[-1]
+    assert a.get_params().keys() == b.get_params().keys()
+    for key, value in vars(a._state).items():
+        other = getattr(b._state, key)
+        if isinstance(value, np.ndarray):
+            assert value.dtype == other.dtype
+            np.testing.assert_array_equal(value, other)
+        elif hasattr(value, "W"):  # the scaled per-sample weights
+            np.testing.assert_array_equal(value.W, other.W)
+            np.testing.assert_array_equal(value.AW, other.AW)
+        else:
+            assert value == other, key
+    Xs = pipe[0].transform(X)
+    a.partial_fit(Xs, y)
+    b.partial_fit(Xs, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    np.testing.assert_array_equal(a.intercept_, b.intercept_)
+
+
+# ------------------------------------------ what a wrong file or column is (item 7)
+def test_predict_says_what_a_file_is(data, tmp_path, capsys):
+    cases = {}
+    (tmp_path / "empty.skops").write_bytes(b"")
+    cases["empty.skops"] = "it is an empty file"
+    (tmp_path / "noise.skops").write_bytes(bytes(range(256)) * 4)
+    cases["noise.skops"] = "a binary file of 1024 bytes"
+    with zipfile.ZipFile(tmp_path / "other.skops", "w") as zf:
+        zf.writestr("a.txt", "hello")
+    cases["other.skops"] = "is a zip archive but not a skops file"
+    skops_io.dump({"coef": np.ones(3)}, tmp_path / "dict.skops")
+    cases["dict.skops"] = "it holds a dict with the keys 'coef'"
+    joblib.dump(FastSGDRegressor(), tmp_path / "bare.joblib")
+    cases["bare.joblib"] = ("it holds a fastgd.linear_model._regressor.FastSGDRegressor "
+                            "object")
+    for name, words in cases.items():
+        rc, _, err = _in_process(capsys, "predict", tmp_path / name, data / "reg.csv",
+                                 "--trust-pickle")
+        line = one_line_error(rc, err)
+        assert words in line, (name, line)
+        assert "pop from empty list" not in line
+
+
+def test_a_numeric_target_says_how_to_choose_the_other_task(data, tmp_path, capsys):
+    df = pd.read_csv(data / "reg.csv")
+    df["grade"] = np.digitize(df["y"], [-1.0, 1.0])
+    df.to_csv(tmp_path / "grades.csv", index=False)
+    common = ["fit", tmp_path / "grades.csv", "--target", "grade", "--features", "a,b,c",
+              "--max-iter", 5, "--no-progress", "--out", tmp_path / "m.skops"]
+    rc, out, _ = _in_process(capsys, *common)
+    assert rc == 0
+    assert out.splitlines()[0] == (
+        "classification: 3 classes (0, 1, 2) (--task auto: the target holds 3 distinct "
+        f"whole numbers (at most {AUTO_MAX_CLASSES} are classes); pass --task "
+        "regression otherwise)")
+    rc, out, _ = _in_process(capsys, *common, "--task", "regression")
+    assert rc == 0 and out.splitlines()[0] == "regression"
+    assert out.splitlines()[1].startswith("FastSGDRegressor, 3 features")
+
+
+@pytest.mark.parametrize("n_columns", [30, 60])
+def test_a_wrong_target_lists_the_columns(tmp_path, capsys, n_columns):
+    names = [f"feature_{i}" for i in range(n_columns - 1)] + ["price"]
+    pd.DataFrame(np.zeros((3, n_columns)), columns=names).to_csv(tmp_path / "d.csv",
+                                                                  index=False)
+    rc, _, err = _in_process(capsys, "fit", tmp_path / "d.csv", "--target", "Price",
+                             "--out", tmp_path / "m.skops")
+    line = one_line_error(rc, err)
+    assert "did you mean 'price'?" in line
+    if n_columns <= 50:
+        assert all(repr(name) in line for name in names)
+        assert "in all" not in line
+    else:
+        assert f"({n_columns} in all)" in line and repr(names[49]) in line

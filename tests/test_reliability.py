@@ -66,9 +66,14 @@ MODES = {
 
 
 def _finite_or_overflow(est, X, y):
-    """The fault contract: a finite model, or the overflow error; never a warning."""
+    """The fault contract: a finite model, or the overflow error; no warning but the
+    DivergenceWarning that says a finite model's training ran away ("diverged")."""
     try:
-        _fit_quiet(est, X, y)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("error")
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("always", DivergenceWarning)
+            est.fit(X, y)
     except ValueError as exc:
         assert "Floating-point under-/overflow occurred at epoch #" in str(exc)
         assert "StandardScaler" in str(exc) and "clip_norm" in str(exc)
@@ -77,7 +82,8 @@ def _finite_or_overflow(est, X, y):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(est.predict(X)).all() or est.coef_.dtype == np.float64
-    return "finite"
+    assert all(w.category is DivergenceWarning for w in caught)
+    return "diverged" if caught else "finite"
 
 
 FAULTS = {
@@ -101,6 +107,8 @@ def test_numeric_faults_give_a_finite_model_or_the_overflow_error(data, mode, fa
         assert outcome == "overflow"  # those cannot train to anything finite
     if fault == "tiny_learning_rate":
         assert outcome == "finite"
+    if fault == "huge_learning_rate":
+        assert outcome != "finite"  # never a silently useless model
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -126,7 +134,8 @@ def test_classifier_faults(data):
         assert _finite_or_overflow(est, X * 1e300, labels) == "overflow"
         est = FastSGDClassifier(loss=loss, max_iter=5, tol=None, random_state=0,
                                 batch_size=8, optimizer="adam")
-        assert _finite_or_overflow(est, X * 1e100, labels) == "finite"
+        # Adam's steps do not scale with the features: finite, and reported
+        assert _finite_or_overflow(est, X * 1e100, labels) == "diverged"
 
 
 def test_float32_overflow_is_reported(data):
@@ -152,7 +161,9 @@ def test_on_divergence_restore_keeps_the_last_finite_model(data, mode):
     if est.n_iter_ == 0:
         np.testing.assert_array_equal(est.coef_, 0.0)
     else:  # the model of the last finite epoch, bit for bit
-        ref = FastSGDRegressor(max_iter=est.n_iter_, **params).fit(X, y)
+        with warnings.catch_warnings():  # stopped short of overflowing, it diverged
+            warnings.simplefilter("ignore", DivergenceWarning)
+            ref = FastSGDRegressor(max_iter=est.n_iter_, **params).fit(X, y)
         np.testing.assert_array_equal(est.coef_, ref.coef_)
         np.testing.assert_array_equal(est.intercept_, ref.intercept_)
     assert np.isfinite(est.predict(X / 1e150)).all()

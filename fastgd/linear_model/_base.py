@@ -1,7 +1,6 @@
 """Shared machinery of the fastgd estimators: parameters, validation, fit plumbing."""
 
 import inspect
-import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .. import _device
+from .. import _device, _divergence
+from .._bookkeeping import DivergenceWarning
 from .._kernels.bundles import Rows
 from .._loop import fit_output_groups
 from .._memory import check_fit_memory
@@ -21,6 +21,7 @@ from .._state import TrainState
 from ..callbacks import as_callbacks
 from ..optim import OPTIMIZER_NAMES, Optimizer
 from ..schedules import Schedule
+from .._warnings import warn
 from ._epoch_hook import EpochHook
 
 MAX_INT = np.iinfo(np.int32).max
@@ -34,15 +35,26 @@ def kernel_input(X):
 
 
 def thread_count(n_jobs):
-    """Threads for ``n_jobs`` (None: 1; -1: every core of this machine; -2: all but
-    one). Fastgd's threads are always threads of this process, whatever joblib
-    backend is active around the fit."""
+    """The threads of this process that ``n_jobs`` asks for.
+
+    ``None``: one; ``-1``: every core of this machine (``joblib.cpu_count()``), ``-2``
+    all but one, and so on (joblib's convention). An enclosing
+    ``joblib.parallel_backend`` context changes nothing: fastgd's threads share the
+    training state in memory, so they are always threads of this process, and a
+    backend's worker count (a Dask cluster's, say) says nothing about this machine.
+    """
     if n_jobs is None:
         return 1
-    n = int(n_jobs)
-    if n < 0:
-        n = (os.cpu_count() or 1) + 1 + n
-    return max(n, 1)
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning: pass a positive number of threads, "
+                         "-1 for every core, or None for one thread.")
+    if n_jobs < 0:
+        from joblib import cpu_count
+
+        return max(cpu_count() + 1 + n_jobs, 1)
+    return n_jobs
+
 
 
 class BaseFastSGD(BaseEstimator):
@@ -155,6 +167,8 @@ class BaseFastSGD(BaseEstimator):
         """
         coef = None
         if coef_init is not None:
+            if sp.issparse(coef_init):  # a sparsified coef_ (warm start)
+                coef_init = coef_init.toarray()
             coef = np.asarray(coef_init, dtype=np.float64)
             if n_outputs == 1:
                 ok = coef.reshape(-1).shape == (n_features,)
@@ -247,8 +261,9 @@ class BaseFastSGD(BaseEstimator):
             from .._kernels.cuda import CudaBackend
 
             backend = CudaBackend(X, Y, sw, cw, train_idx, prog)  # data to the device once
+        start = self._start_objective(X, Y, sw, train_idx, state, prog)
         validation = make_score is not None
-        hook = self._fastgd_begin(prog, rng, X.dtype, max_epochs, validation)
+        hook = self._fastgd_begin(prog, rng, X.dtype, max_epochs, validation, progress)
         try:
             n_iter, hist, rng = fit_output_groups(
                 state, prog, Rows(kernel_input(X), Y, sw, cw), train_idx,
@@ -259,14 +274,38 @@ class BaseFastSGD(BaseEstimator):
                 on_divergence=self.on_divergence, progress=progress, hook=hook,
                 backend=backend,
             )
+            if hook is not None:
+                hook.finish(n_iter, hist, partial=max_epochs < self.max_iter)
         finally:
             if hook is not None:
                 hook.close()
         state.rng_state = rng.bit_generator.state
         self.device_ = device
         self._fastgd_fitted(state, prog, hist, n_iter, X.dtype, validation)
+        for message, category in hist.warnings:
+            warn(message, category)
+        message = self._divergence_message(hist, start, state, prog)
+        if message is not None and not hist.warnings:  # a restore has been reported
+            warn(message, DivergenceWarning)
         self._fastgd_end()
         return self
+
+    def _start_objective(self, X, Y, sw, train_idx, state, prog):
+        """The training objective at the start, on a few training rows (see
+        :mod:`fastgd._divergence`)."""
+        n_rows = min(train_idx.shape[0], _divergence.START_ROWS)
+        rows = train_idx[np.linspace(0, train_idx.shape[0] - 1, n_rows).astype(np.int64)]
+        coef, intercept = state.current_params(prog)
+        weights = state.unscaled_copies()[0][:, :-1]
+        return _divergence.start_objective(self._take_rows(X, rows), Y[rows], sw[rows],
+                                           coef, intercept, weights, prog)
+
+    @staticmethod
+    def _divergence_message(hist, start, state, prog):
+        """The DivergenceWarning message of a finished run, or None."""
+        weights = state.unscaled_copies()[0][:, :-1]
+        return _divergence.divergence_message(hist.loss, start,
+                                              _divergence.penalty(weights, prog))
 
     def _interrupted_progress(self):
         """The convergence bookkeeping of the fit a snapshot interrupted (for resume)."""
@@ -329,9 +368,10 @@ class BaseFastSGD(BaseEstimator):
             rng = np.random.default_rng(seed)
         return rng
 
-    def _fastgd_begin(self, prog, rng, dtype, max_epochs, validation):
+    def _fastgd_begin(self, prog, rng, dtype, max_epochs, validation, progress=None):
         """Start of training: the callbacks' ``on_train_begin``; returns the
-        per-epoch hook (None without callbacks and ``verbose``)."""
+        per-epoch hook (None without callbacks and ``verbose``); ``progress``: the
+        interrupted fit this call resumes."""
         callbacks = as_callbacks(self.callbacks)
         for cb in callbacks:
             if hasattr(cb, "on_train_begin"):
@@ -339,8 +379,9 @@ class BaseFastSGD(BaseEstimator):
         verbose = int(self.verbose)
         if not callbacks and verbose <= 0:
             return None
+        first_epoch = 0 if progress is None else int(progress.epoch)
         return EpochHook(self, callbacks, prog, rng, dtype, max_epochs, validation,
-                         verbose)
+                         verbose, fixed_length=self.tol is None, first_epoch=first_epoch)
 
     def _fastgd_fitted(self, state, prog, hist, n_iter, dtype, validation):
         """Set the fitted attributes from a training state and its history."""
@@ -441,9 +482,44 @@ class BaseFastSGD(BaseEstimator):
             twin.n_iter_ = self.n_iter_
         return twin
 
+    # ------------------------------------------------- sparse coefficients
+    def sparsify(self):
+        """Store ``coef_`` as a ``scipy.sparse.csr_matrix`` of shape (n_outputs,
+        n_features), as scikit-learn's ``SparseCoefMixin``.
+
+        Worth it when most coefficients are zero (an L1 or elastic-net penalty): the
+        matrix holds only the non-zeros, and predicting with it costs O(non-zeros).
+        Predictions are unchanged. ``fit`` and ``partial_fit`` still work (they train
+        from the estimator's own state, or from ``coef_`` with ``warm_start``) and
+        leave a dense ``coef_``; :meth:`densify` converts back.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before sparsifying.")
+        self.coef_ = sp.csr_matrix(self.coef_.reshape(-1, self.n_features_in_))
+        return self
+
+    def densify(self):
+        """Store ``coef_`` as a NumPy array again (the default, after fitting).
+
+        The inverse of :meth:`sparsify`: ``coef_`` gets back its fitted shape and
+        dtype. A dense ``coef_`` is left as it is.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, msg="Estimator, %(name)s, must be fitted before densifying.")
+        if sp.issparse(self.coef_):
+            self.coef_ = self.coef_.toarray()
+            self._finish_fitted()  # the fitted shape (1-D for one regression target)
+        return self
+
     # ------------------------------------------------------------- predicting
     def _linear_scores(self, X):
-        """``X @ coef_.T + intercept_`` of shape (n, K)."""
+        """``X @ coef_.T + intercept_`` of shape (n, K); ``coef_`` dense or sparse."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32],
                           accept_sparse="csr")

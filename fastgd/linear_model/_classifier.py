@@ -78,7 +78,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         over row ranges as in :class:`FastSGDRegressor` (deterministic for a given
         ``n_jobs``); for a binary or multinomial model trained per sample or by small
         minibatches, a second thread that copies the next rows of shuffled epochs
-        (results do not depend on it).
+        (results do not depend on it). ``None``: one thread; -1: every core. Always
+        threads of this process, whatever ``joblib.parallel_backend`` is active.
     learning_rate : str, Schedule or None, default=None
         None: ``"optimal"`` with ``optimizer="sgd"`` (scikit-learn's default), else
         ``"constant"``; ``eta0=None`` is resolved as in :class:`FastSGDRegressor`.
@@ -91,6 +92,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
     ----------
     classes_ : ndarray of shape (n_classes,)
     coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        A ``scipy.sparse.csr_matrix`` after :meth:`sparsify` (see
+        :meth:`densify`), as in scikit-learn.
     intercept_ : ndarray of shape (1,) or (n_classes,)
     n_iter_ : int
         Epochs run (the maximum over the one-vs-rest problems).
@@ -105,6 +108,17 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
     ``samples_seen_curve_``, ``optimizer_state_`` and ``algorithm_`` are as in
     :class:`FastSGDRegressor`. With sparse input every mode but
     ``algorithm_ == "sklearn"`` makes dense updates.
+
+    Warns
+    -----
+    DivergenceWarning
+        When training ran away without overflowing, e.g. ``loss="squared_hinge"`` on
+        unscaled ``load_digits`` (coefficients of 1e14); the ``ConvergenceWarning``
+        as scikit-learn's. See :class:`FastSGDRegressor`.
+
+    See Also
+    --------
+    sparsify : keep only the non-zero coefficients (L1 models); ``densify`` undoes it.
 
     Examples
     --------
@@ -270,15 +284,18 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         if self.early_stopping:
             raise ValueError("early_stopping should be False with partial_fit")
         if first:
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit.")
             if self.class_weight == "balanced":
+                # scikit-learn's message: one batch's class frequencies are not the data's
                 raise ValueError(
                     "class_weight 'balanced' is not supported for partial_fit. In order "
                     "to use 'balanced' weights, use compute_class_weight('balanced', "
-                    "classes=classes, y=y) on a large enough sample of the targets and "
-                    "pass the resulting weights as the class_weight parameter."
+                    "classes=classes, y=y). In place of y you can use a large enough "
+                    "sample of the full training set target to properly estimate the "
+                    "class frequency distributions. Pass the resulting weights as the "
+                    "class_weight parameter."
                 )
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
         elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"`classes={classes!r}` is not the same as on last call to partial_fit, "

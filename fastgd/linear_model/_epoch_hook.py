@@ -10,9 +10,16 @@ from ..callbacks import EpochInfo
 
 class EpochHook:
     """Runs at the end of every epoch: builds the EpochInfo, calls the callbacks,
-    moves the progress bar (``verbose=1``) or prints a line (``verbose >= 2``)."""
+    moves the progress bar (``verbose=1``) or prints a line (``verbose >= 2``).
 
-    def __init__(self, est, callbacks, prog, rng, dtype, max_epochs, validation, verbose):
+    The bar's length is the number of epochs only when it is known (``tol=None``: every
+    epoch up to ``max_epochs`` runs); otherwise it counts epochs with no total, so its
+    rate and any estimate come from the epochs run, not from ``max_iter``. At the end
+    (:meth:`finish`) it says how training ended and reads full.
+    """
+
+    def __init__(self, est, callbacks, prog, rng, dtype, max_epochs, validation, verbose,
+                 fixed_length, first_epoch):
         self.est = est
         self.callbacks = callbacks
         self.prog = prog
@@ -20,11 +27,14 @@ class EpochHook:
         self.dtype = dtype
         self.validation = validation
         self.verbose = verbose
+        self.max_epochs = max_epochs
+        self.stopped = False  # a callback asked to stop
         self.bar = None
         if verbose == 1:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=max_epochs, desc=type(est).__name__, unit="epoch",
+            self.bar = tqdm(total=max_epochs if fixed_length else None,
+                            initial=first_epoch, desc=type(est).__name__, unit="epoch",
                             leave=True)
 
     def __call__(self, epoch, hist, state):
@@ -47,6 +57,7 @@ class EpochHook:
             for cb in self.callbacks:
                 if cb(info):
                     stop = True
+            self.stopped = stop
         if self.bar is not None:
             post = {"loss": f"{hist.loss[-1]:.4g}", "lr": f"{hist.lr[-1]:.3g}"}
             if hist.val:
@@ -74,6 +85,24 @@ class EpochHook:
         live.rng_state = self.rng.bit_generator.state
         snap._fastgd_fitted(live, self.prog, hist, epoch + 1, self.dtype, self.validation)
         return snap
+
+    def finish(self, n_iter, hist, partial):
+        """Say on the bar how training ended (epoch ``n_iter``), and fill it."""
+        if self.bar is None:
+            return
+        if self.stopped:
+            how = f"stopped early (callback) at epoch {n_iter}"
+        elif hist.warnings:
+            how = f"diverged at epoch {n_iter + 1}, kept epoch {n_iter}"
+        elif partial:
+            how = "partial_fit epoch done"
+        elif n_iter < self.max_epochs:
+            how = f"converged at epoch {n_iter}"
+        else:
+            how = f"max_iter reached ({n_iter} epochs)"
+        self.bar.set_description(f"{type(self.est).__name__}: {how}", refresh=False)
+        self.bar.total = self.bar.n
+        self.bar.refresh()
 
     def close(self):
         if self.bar is not None:

@@ -79,13 +79,18 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         than the caches use a second thread to copy the next rows of the epoch (and
         draw the next epoch's order) while the first trains: the weights are the same
         bits as with one thread. Batch norm's statistics are always computed on one
-        thread.
+        thread. ``None``: one thread. These are always threads of this process: an
+        enclosing ``joblib.parallel_backend`` (loky, multiprocessing, Dask) changes
+        neither where they run nor how many there are.
     shuffle_block_size : int or None, default=None
         Rows per block for ``shuffle="block"``; None picks about 256 KiB of ``X``.
     verbose : int, default=0
         1: a progress bar over epochs (tqdm) showing the loss, learning rate and
-        validation score; 2 or more: one line per epoch, as scikit-learn. Updated
-        between epochs, never inside the compiled loop.
+        validation score, which ends saying how training ended ("converged at epoch
+        17", "stopped early (callback)", "max_iter reached"); its length is
+        ``max_iter`` only with ``tol=None``, otherwise it counts the epochs run (no
+        estimate from ``max_iter``); 2 or more: one line per epoch, as scikit-learn.
+        Updated between epochs, never inside the compiled loop.
     epsilon : float, default=0.1
         For the ``huber`` and epsilon-insensitive losses.
     random_state : int, RandomState instance or None, default=None
@@ -166,6 +171,9 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,) or (n_outputs, n_features)
+        After :meth:`sparsify`, a ``scipy.sparse.csr_matrix`` of shape (n_outputs,
+        n_features) holding only the non-zeros (worth it for L1 models; predictions
+        are unchanged); :meth:`densify` makes it an array again.
     intercept_ : ndarray of shape (1,) or (n_outputs,)
     n_iter_ : int
         Epochs run by the last ``fit``/``partial_fit`` call.
@@ -192,6 +200,22 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         Running statistics (``batch_norm=True``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
+
+    Warns
+    -----
+    DivergenceWarning
+        When training ran away without overflowing: the training objective ended far
+        above where it started, or rose for several epochs in a row (see the
+        Reliability page of the documentation for the rule). The model is finite but
+        useless; scaling the features, ``batch_norm=True``, a smaller ``eta0`` or
+        clipping usually help. scikit-learn's SGD says nothing in this case.
+    ConvergenceWarning
+        ``max_iter`` epochs ran without meeting ``tol`` (as scikit-learn).
+
+    See Also
+    --------
+    sparsify, densify : ``coef_`` as a ``scipy.sparse`` matrix and back
+        (scikit-learn's ``SparseCoefMixin``).
 
     Examples
     --------
