@@ -18,9 +18,11 @@ from ._executors.gathered import Gathered, worth_gathering
 from ._executors.threaded import ThreadedBatches
 from ._orders import BlockShuffle, FullShuffle, SeedOrder, ShuffleAhead, StorageOrder
 
-#: the smallest batch (rows) whose gradient is split over threads: below it, handing
-#: a batch to the threads costs more than the second thread saves
-THREAD_MIN_BATCH = 4096
+#: rows a thread sums per minibatch at least: handing a batch's rows to a thread costs
+#: tens of microseconds, which fewer rows do not pay back (docs/performance-notes.md)
+ROWS_PER_THREAD = 2048
+#: the smallest minibatch (rows) whose gradient is split over threads
+THREAD_MIN_BATCH = 2 * ROWS_PER_THREAD
 
 
 def train(state, executor, orders, book, rng, max_epochs):
@@ -57,9 +59,12 @@ def plan(prog, rows, train_idx, *, shuffle, shuffle_block=None, n_threads=1,
 
         return CudaEpochs(backend), SeedOrder(shuffle)
     full = batch >= n_train
-    if (n_threads > 1 and not prog.plain and not prog.batch_norm
-            and (n_train >= 2 * n_threads if full else batch >= THREAD_MIN_BATCH)):
-        executor = ThreadedBatches(rows, kprog, n_threads)
+    # a minibatch is split over as many threads as have ROWS_PER_THREAD rows each, so
+    # that many cores never make small batches slower than one
+    split = n_threads if full else min(n_threads, batch // ROWS_PER_THREAD)
+    if (split > 1 and not prog.plain and not prog.batch_norm
+            and (n_train >= 2 * split if full else batch >= THREAD_MIN_BATCH)):
+        executor = ThreadedBatches(rows, kprog, split)
     elif worth_gathering(rows.X, shuffle, n_threads, 1 if prog.plain else batch):
         executor = Gathered(rows, kprog, prog.plain, threads=n_threads)
     else:

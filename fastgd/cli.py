@@ -16,7 +16,6 @@ import argparse
 import math
 import os
 import sys
-import time
 import warnings
 
 from . import __version__
@@ -497,299 +496,17 @@ def predict(args):
 
 
 # ------------------------------------------------------------------------------ demo
-def _demo_data():
-    """Two regression problems shipped with scikit-learn or generated: no download."""
-    from sklearn.datasets import load_diabetes, make_regression
-    from sklearn.preprocessing import StandardScaler
-
-    X, y = load_diabetes(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
-    y = (y - y.mean()) / y.std()
-    Xg, yg = make_regression(n_samples=20000, n_features=50, noise=5.0, random_state=0)
-    Xg = StandardScaler().fit_transform(Xg)
-    yg = (yg - yg.mean()) / yg.std()
-    return [("diabetes (442 x 10)", X, y), ("make_regression (20000 x 50)", Xg, yg)]
-
-
-def _modes():
-    from sklearn.linear_model import SGDRegressor
-
-    from . import FastSGDRegressor
-    from .schedules import Cosine
-
-    return [
-        ("scikit-learn SGDRegressor", lambda: SGDRegressor(random_state=0)),
-        ("fastgd per-sample (sklearn algorithm)", lambda: FastSGDRegressor(random_state=0)),
-        ("fastgd minibatch 32, momentum",
-         lambda: FastSGDRegressor(batch_size=32, optimizer="momentum", random_state=0)),
-        ("fastgd minibatch 256, adam + cosine",
-         lambda: FastSGDRegressor(batch_size=256, optimizer="adam", eta0=0.05,
-                                  learning_rate=Cosine(T_max=50), max_iter=50,
-                                  random_state=0)),
-        ("fastgd full batch GD",
-         lambda: FastSGDRegressor(batch_size="full", learning_rate="constant", eta0=0.2,
-                                  random_state=0)),
-        ("fastgd minibatch 64, clip + batch norm",
-         lambda: FastSGDRegressor(batch_size=64, clip_norm=1.0, batch_norm=True,
-                                  random_state=0)),
-    ]
-
-
-def _classification_data():
-    from sklearn.datasets import load_breast_cancer, load_digits
-    from sklearn.preprocessing import StandardScaler
-
-    out = []
-    for name, loader in (("breast_cancer (569 x 30)", load_breast_cancer),
-                         ("digits (1797 x 64, 10 classes)", load_digits)):
-        X, y = loader(return_X_y=True)
-        out.append((name, StandardScaler().fit_transform(X), y))
-    return out
-
-
-def _classifier_modes():
-    from sklearn.linear_model import SGDClassifier
-
-    from . import FastSGDClassifier
-
-    return [
-        ("scikit-learn SGDClassifier", lambda: SGDClassifier(random_state=0)),
-        ("fastgd per-sample hinge (sklearn algorithm)",
-         lambda: FastSGDClassifier(random_state=0)),
-        ("fastgd minibatch 32 log_loss, adam",
-         lambda: FastSGDClassifier(loss="log_loss", batch_size=32, optimizer="adam",
-                                   learning_rate="constant", eta0=0.01, random_state=0)),
-        ("fastgd multinomial, minibatch 32, adam",
-         lambda: FastSGDClassifier(loss="log_loss", multi_class="multinomial",
-                                   batch_size=32, optimizer="adam",
-                                   learning_rate="constant", eta0=0.01, random_state=0)),
-    ]
-
-
-#: d2l's ravine (Dive into Deep Learning, "Momentum"): f(x) = 0.1 x1² + 2 x2² from
-#: (-5, -2), 20 steps. Gradient descent at 0.4 converges slowly along x1; at 0.6 it
-#: overshoots along x2 (|1 - 0.6 * 4| > 1) and diverges; momentum 0.5 at the same 0.6
-#: damps x2 and converges.
-RAVINE_START = (-5.0, -2.0)
-RAVINE_RUNS = (("gradient descent, lr 0.4", "sgd", 0.4),
-               ("gradient descent, lr 0.6 (diverges along x2)", "sgd", 0.6),
-               ("momentum 0.5, lr 0.6", 0.5, 0.6))
-
-
-def _ravine_results():
-    """The runs of :data:`RAVINE_RUNS` on d2l's ravine: ``(f, {label: result})``."""
-    import numpy as np
-
-    from . import minimize
-    from .optim import Momentum
-
-    def grad(x):  # a plain callable: 20 interpreted steps cost less than compiling
-        return np.array([0.2 * x[0], 4.0 * x[1]])
-
-    def f(x):
-        return 0.1 * x[0] ** 2 + 2.0 * x[1] ** 2
-
-    results = {
-        label: minimize(grad, list(RAVINE_START), learning_rate=lr, n_steps=20,
-                        optimizer=opt if isinstance(opt, str) else Momentum(momentum=opt))
-        for label, opt, lr in RAVINE_RUNS
-    }
-    return f, results
-
-
-def _sklearn_loss_curve(est, X, y):
-    """scikit-learn's own per-epoch loss: the "Avg. loss" its SGD prints with
-    ``verbose=1``, the mean loss over each epoch's updates measured as the epoch went,
-    which is what fastgd's ``loss_curve_`` records. One-vs-rest problems are summed per
-    epoch over the classes still training, as fastgd's classifier sums them."""
-    import contextlib
-    import io
-    import re
-
-    from sklearn.base import clone
-
-    buf = io.StringIO()
-    # joblib reports the one-vs-rest jobs on stderr: not ours to show
-    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(io.StringIO()), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        clone(est).set_params(verbose=1).fit(X, y)
-    problems = []
-    for line in buf.getvalue().splitlines():
-        if line.startswith("-- Epoch 1") and (not line[len("-- Epoch 1"):].strip()):
-            problems.append([])
-        found = re.search(r"Avg\. loss: (\S+?),", line)
-        if found and problems:
-            problems[-1].append(float(found.group(1)))
-    n = max((len(p) for p in problems), default=0)
-    return [sum(p[e] for p in problems if e < len(p)) for e in range(n)]
-
-
-_LOSS_NAMES = {"squared_error": "squared error", "hinge": "hinge loss",
-               "log_loss": "log loss"}
-
-
-def _demo_figures(out_dir, fits):
-    """Draw the demo's figures with :mod:`fastgd.plot` into ``out_dir``.
-
-    Returns the list of files written and the list of ``(name, error)`` failures.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from sklearn.datasets import make_regression
-
-    from . import FastSGDRegressor, plot
-    from .schedules import (Constant, Cosine, CosineWarmRestarts, InverseScaling,
-                            InverseSqrt, OneCycle, Sequential, Step, Warmup)
-
-    def loss_curves():
-        # one Axes per data set and loss kind: losses of different kinds (hinge, log
-        # loss) have different scales; scikit-learn's curve is drawn first, beside ours
-        panels = {}
-        for data_name, X, y, mode_name, est in fits:
-            loss = getattr(est, "loss", "squared_error")
-            curve = _sklearn_loss_curve(est, X, y) if not hasattr(
-                est, "loss_curve_") else est
-            label = mode_name.removeprefix("fastgd ")
-            n_classes = len(getattr(est, "classes_", ()))
-            if n_classes == 2 and getattr(est, "multi_class", "ovr") == "multinomial":
-                label += " (2 classes: the same model)"
-            elif n_classes > 2 and getattr(est, "multi_class", "ovr") == "ovr":
-                label += f" (sum of {n_classes} one-vs-rest losses)"
-            panels.setdefault((data_name, loss), []).append((label, curve))
-        fig, axes = plt.subplots(3, 2, figsize=(13, 13), layout="constrained")
-        for ax, ((data_name, loss), runs) in zip(axes.flat, panels.items()):
-            plot.loss_curve([c for _, c in runs], labels=[m for m, _ in runs], log=True,
-                            ax=ax)
-            ax.set_title(f"{data_name}: {_LOSS_NAMES.get(loss, loss)}")
-            ax.set_ylabel(f"mean training loss ({loss})")
-            ax.legend(fontsize="small")
-        fig.suptitle("training loss per epoch; scikit-learn's from its own per-epoch "
-                     "report (verbose=1, 'Avg. loss')")
-        return fig
-
-    def lr_schedules():
-        # each panel counts one unit: updates (optimizer steps) or epochs
-        by_update = {
-            "invscaling (sklearn): 0.1 / (t+1)^0.25": InverseScaling(),
-            "one-cycle, 100 steps": OneCycle(total_steps=100),
-            "inverse sqrt, warm-up 10 (Transformer)": InverseSqrt(warmup_steps=10),
-        }
-        by_epoch = {
-            "step: x0.5 every 25": Step(step_size=25, gamma=0.5),
-            "cosine, T_max 100": Cosine(T_max=100),
-            "warm-up 10, then cosine": Sequential(
-                [Warmup(Constant(unit="epoch"), warmup_steps=10), Cosine(T_max=90)],
-                milestones=[10]),
-            "warm restarts, T_0 20, x2": CosineWarmRestarts(T_0=20, T_mult=2),
-        }
-        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), layout="constrained")
-        for ax, scheds, what in ((left, by_update, "per update"),
-                                 (right, by_epoch, "per epoch")):
-            plot.lr_schedule(list(scheds.values()), 100, eta0=0.1, labels=list(scheds),
-                             ax=ax)
-            ax.set_title(f"schedules counted {what} (eta0 = 0.1)")
-        return fig
-
-    def ravine():
-        f, results = _ravine_results()
-        _, ax = plt.subplots(figsize=(8, 5), layout="constrained")
-        plot.trace_2d(f, list(results.values()), labels=list(results),
-                      bounds=((-5.5, 1.5), (-3.0, 3.0)), optimum=[0.0, 0.0], ax=ax)
-        ax.set_title("f(x) = 0.1 x1² + 2 x2², 20 steps from (-5, -2) (d2l's ravine)")
-        ax.get_legend().remove()  # beside the plot, not on the paths
-        ax.figure.legend(*ax.get_legend_handles_labels(), loc="outside lower center",
-                         ncol=3, fontsize="small")
-        return ax.figure
-
-    def clipped_grad_norms():
-        # the diabetes data with its raw target (25 to 346): the first gradients are
-        # far above the threshold and clipped, until the fit comes close
-        from sklearn.datasets import load_diabetes
-        from sklearn.preprocessing import StandardScaler
-
-        X, y = load_diabetes(return_X_y=True)
-        X = StandardScaler().fit_transform(X)
-        est = FastSGDRegressor(batch_size=32, learning_rate="constant", eta0=0.02,
-                               clip_norm=50.0, max_iter=40, tol=None,
-                               random_state=0).fit(X, y)
-        ax = plot.grad_norms(est)
-        ax.set_title("diabetes (442 x 10), raw target: minibatch 32, clip_norm=50")
-        return ax.figure
-
-    def batch_modes():
-        X, y = make_regression(n_samples=4000, n_features=20, noise=5.0, random_state=0)
-        y = (y - y.mean()) / y.std()
-        fig = plot.compare_batch_modes(X, y, learning_rate="constant", eta0=0.01)
-        fig.suptitle("make_regression (4000 x 20), plain SGD at a constant 0.01, "
-                     "20 epochs per batch size")
-        return fig
-
-    def batch_norm():
-        rng = np.random.default_rng(0)
-        scales = np.logspace(-2, 3, 6)  # features from 0.01 to 1000 in size
-        Z = rng.normal(size=(2000, 6))
-        X = (Z + rng.normal(size=6)) * scales
-        y = Z @ rng.normal(size=6) + 0.1 * rng.normal(size=2000)
-        est = FastSGDRegressor(batch_size=64, batch_norm=True, optimizer="adam",
-                               eta0=0.01, max_iter=20, tol=None, random_state=0).fit(X, y)
-        fig = plot.batch_norm_effect(est, X)
-        fig.suptitle("six features of scales 0.01 to 1000 (synthetic), batch_norm=True, "
-                     "minibatch 64, adam")
-        return fig
-
-    figures = [("loss_curves.png", loss_curves), ("lr_schedules.png", lr_schedules),
-               ("ravine_gd_vs_momentum.png", ravine),
-               ("grad_norms_clipped.png", clipped_grad_norms),
-               ("batch_modes.png", batch_modes), ("batch_norm.png", batch_norm)]
-    written, failed = [], []
-    for filename, draw in figures:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fig = draw()
-            if fig.get_layout_engine() is None:
-                fig.set_layout_engine("constrained")
-            path = os.path.join(out_dir, filename)
-            fig.savefig(path, dpi=100)
-            plt.close(fig)
-            written.append(path)
-        except Exception as exc:  # noqa: BLE001 - one broken figure must not hide the others
-            failed.append((filename, f"{type(exc).__name__}: {_first_line(exc)}"))
-        finally:
-            plt.close("all")
-    return written, failed
-
-
 def demo(args):
     """Train in several modes on bundled/generated data; compare with scikit-learn."""
-    from sklearn.exceptions import ConvergenceWarning
+    from . import _demo
 
-    rows = []
-    fits = []
-    tasks = [(d, _modes()) for d in _demo_data()]
-    tasks += [(d, _classifier_modes()) for d in _classification_data()]
-    for (data_name, X, y), modes in tasks:
-        for mode_name, make in modes:
-            est = make()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                est.fit(X, y)  # first fit compiles (or loads the cache); time the second
-                t0 = time.perf_counter()
-                est.fit(X, y)
-                dt = time.perf_counter() - t0
-            rows.append((data_name, mode_name, est.n_iter_, dt, est.score(X, y)))
-            fits.append((data_name, X, y, mode_name, est))
+    rows, fits = _demo.run_fits()
     w = max(len(r[1]) for r in rows)
     print("score: R^2 for the regressions, accuracy for the classifications (training data)")
     print(f"{'data':30s} {'mode':{w}s} {'epochs':>6s} {'time (s)':>9s} {'score':>7s}")
     for data_name, mode_name, n_iter, dt, r2 in rows:
         print(f"{data_name:30s} {mode_name:{w}s} {n_iter:6d} {dt:9.4f} {r2:7.4f}")
     sys.stdout.flush()
-
     try:
         import matplotlib
 
@@ -804,14 +521,13 @@ def demo(args):
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
         raise CLIError(f"cannot create {args.out}: {exc.strerror or exc}") from None
-    written, failed = _demo_figures(out_dir, fits)
+    written, failed = _demo.draw_figures(out_dir, fits)
     for filename, error in failed:
         print(f"fastgd demo: figure {filename} failed: {error}", file=sys.stderr)
     print(f"{len(written)} figures written to {out_dir}")
     return 1 if failed else 0
 
 
-# ------------------------------------------------------------------------------ main
 _FIT_DESCRIPTION = f"""\
 Train a linear model by gradient descent on the numeric columns of a CSV file and
 save it (a scikit-learn Pipeline: StandardScaler, then FastSGDRegressor or
@@ -853,16 +569,8 @@ normalization) as PNG files into --out.
 """
 
 
-def build_parser():
-    """The argument parser of the ``fastgd`` command."""
-    fmt = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(
-        prog="fastgd",
-        description="Gradient-descent training of linear models in compiled loops.",
-    )
-    parser.add_argument("--version", action="version", version=f"fastgd {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_fit_parser(sub, fmt):
+    """``fastgd fit``'s options."""
     p_fit = sub.add_parser("fit", help="train on a CSV file and save the model",
                            description=_FIT_DESCRIPTION, formatter_class=fmt)
     p_fit.add_argument("data", metavar="DATA.csv", help="training data (CSV with a header)")
@@ -920,6 +628,9 @@ def build_parser():
                        help="progress bar over epochs on stderr (default: on)")
     p_fit.set_defaults(func=fit)
 
+
+def _add_predict_parser(sub, fmt):
+    """``fastgd predict``'s options."""
     p_pred = sub.add_parser("predict", help="predict with a saved model",
                             description=_PREDICT_DESCRIPTION, formatter_class=fmt)
     p_pred.add_argument("model", metavar="MODEL.skops", help="a model saved by 'fastgd fit'")
@@ -934,6 +645,19 @@ def build_parser():
                              "code the file holds, so only for files you made or trust")
     p_pred.set_defaults(func=predict)
 
+
+def build_parser():
+    """The argument parser of the ``fastgd`` command."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="fastgd",
+        description="Gradient-descent training of linear models in compiled loops.",
+    )
+    parser.add_argument("--version", action="version", version=f"fastgd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_fit_parser(sub, fmt)
+    _add_predict_parser(sub, fmt)
     p_demo = sub.add_parser(
         "demo", help="train in several modes on bundled data and compare with scikit-learn",
         description=_DEMO_DESCRIPTION, formatter_class=fmt,

@@ -366,7 +366,7 @@ def test_demo_draws_sklearns_own_per_epoch_loss():
     from sklearn.linear_model import SGDClassifier, SGDRegressor
     from sklearn.preprocessing import StandardScaler
 
-    from fastgd.cli import _sklearn_loss_curve
+    from fastgd._demo import _sklearn_loss_curve
 
     X, y = load_diabetes(return_X_y=True)
     X = StandardScaler().fit_transform(X)
