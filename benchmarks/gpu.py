@@ -412,6 +412,8 @@ def markdown(rows):
             note = f"picked {r['picked']}"
             if "best_mode" in r:
                 note += f"; best {r['best_mode']}, x{r['auto_vs_best']:.2f}"
+        if "run" in r:  # results merged from several runs
+            note = f"run {r['run']}" + (f"; {note}" if note else "")
         lines.append(
             f"| {r['n']:,} x {r['d']} | {r['batch']} | {r['contender']} | "
             + (f"{sec:.4g}" if sec is not None else "-") + " | "

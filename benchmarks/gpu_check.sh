@@ -14,6 +14,9 @@
 #   bench.txt        its log and table
 #   regcap.json      full batch / batch 4096 without the register cap (an experiment)
 # Each step runs under its own timeout and may fail without stopping the others.
+# GPU_ONLY=1 (a second run on the same kind of machine): leave out the CPU and PyTorch
+# contenders, the CPU kernel warm-up and the register experiment, with shorter step
+# limits (about 5 minutes).
 # PYTHONPATH may already hold a site folder (e.g. a NumPy wheel numba-cuda can use);
 # the repository root is added to it.
 set -u
@@ -25,6 +28,12 @@ PY="${PYTHON:-python3}"
 export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$ROOT"
 export PYTHONUNBUFFERED=1
 START=$(date +%s)
+GPU_ONLY="${GPU_ONLY:-0}"
+if [ "$GPU_ONLY" = 1 ]; then
+    T_TESTS=90; T_CHECK=50; T_BENCH=140; T_EXTRA=0; BENCH_ARGS="--skip-cpu --skip-torch"
+else
+    T_TESTS=130; T_CHECK=80; T_BENCH=190; T_EXTRA=330; BENCH_ARGS=""
+fi
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
@@ -75,30 +84,34 @@ PYEOF
 cat "$SUMMARY"
 
 # CPU kernels for the benchmark's float32 fits, compiled into Numba's cache meanwhile
-timeout 240 "$PY" -c "import fastgd; fastgd.warmup(dtypes=('float32',), sparse=False, fortran=False)" \
-    > /dev/null 2>&1 &
-WARMUP=$!
+WARMUP=""
+if [ "$GPU_ONLY" != 1 ]; then
+    timeout 240 "$PY" -c "import fastgd; fastgd.warmup(dtypes=('float32',), sparse=False, fortran=False)" \
+        > /dev/null 2>&1 &
+    WARMUP=$!
+fi
 
 say "== (b) kernel tests on the device (two runs side by side)"
-step tests_tpb8 130 "$OUT/tests_tpb8.txt" env FASTGD_TEST_REAL_GPU=1 FASTGD_CUDA_TPB=8 \
+step tests_tpb8 "$T_TESTS" "$OUT/tests_tpb8.txt" env FASTGD_TEST_REAL_GPU=1 FASTGD_CUDA_TPB=8 \
     FASTGD_CUDA_MAX_BLOCKS=3 "$PY" -m pytest tests/cuda_sim -q -n 0 -p no:cacheprovider -rfEs \
     --ignore=tests/cuda_sim/test_gpu_device.py &
 B1=$!
-step tests_device 130 "$OUT/tests_device.txt" env FASTGD_TEST_REAL_GPU=1 \
+step tests_device "$T_TESTS" "$OUT/tests_device.txt" env FASTGD_TEST_REAL_GPU=1 \
     "$PY" -m pytest tests/cuda_sim/test_gpu_device.py -q -n 0 -p no:cacheprovider -rfEs -s &
 B2=$!
 wait $B1; wait $B2
 tail -n 4 "$OUT/tests_tpb8.txt" "$OUT/tests_device.txt" | tee -a "$SUMMARY"
 
 say "== (d) GPU/CPU agreement (float64) and determinism"
-step check 80 "$OUT/check.txt" "$PY" -m benchmarks.gpu --check --out "$OUT/check.json"
+step check "$T_CHECK" "$OUT/check.txt" "$PY" -m benchmarks.gpu --check --out "$OUT/check.json"
 grep -E "check|summary" "$OUT/check.txt" | tail -n 20 | tee -a "$SUMMARY"
 
-wait $WARMUP
+[ -n "$WARMUP" ] && wait $WARMUP
 say "== (c) benchmark (1M x 100 and 4M x 100 float32)"
-step benchmark 190 "$OUT/bench.txt" "$PY" -m benchmarks.gpu --out "$OUT/gpu.json"
+# shellcheck disable=SC2086
+step benchmark "$T_BENCH" "$OUT/bench.txt" "$PY" -m benchmarks.gpu $BENCH_ARGS --out "$OUT/gpu.json"
 
-if [ "$(elapsed)" -lt 330 ]; then
+if [ "$(elapsed)" -lt "$T_EXTRA" ]; then
     say "== (e) experiment: no register cap (FASTGD_CUDA_MAX_REGISTERS=0), 4M x 100"
     step regcap 45 "$OUT/regcap.txt.tmp" env FASTGD_CUDA_MAX_REGISTERS=0 "$PY" -m benchmarks.gpu \
         --sizes 4000000x100 --batches full,4096 --modes step,cooperative --skip-cpu \

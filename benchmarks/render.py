@@ -1,9 +1,10 @@
 """Render the recorded benchmark results into ``docs/benchmarks.md``.
 
 ``python -m benchmarks render`` (or ``fastgd bench render``) reads
-``benchmarks/results/epoch_time_shapes.json`` (from ``epoch_time --shapes``) and
-``benchmarks/results/time_to_accuracy.json`` (from ``time_to_accuracy``) and rewrites
-the generated parts of the page: the per-shape tables, the table of the performance
+``benchmarks/results/epoch_time_shapes.json`` (from ``epoch_time --shapes``),
+``benchmarks/results/time_to_accuracy.json`` (from ``time_to_accuracy``) and
+``benchmarks/results/gpu.json`` (from ``benchmarks.gpu``) and rewrites the generated
+parts of ``docs/benchmarks.md`` and ``docs/gpu.md``: the per-shape tables, the table of the performance
 issue's targets (every ratio computed from the same run) and the time-to-accuracy
 tables. A generated part sits between two HTML comments that Markdown does not show::
 
@@ -26,6 +27,8 @@ from . import epoch_time, time_to_accuracy
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
+GPU_DOCS = ROOT / "docs" / "gpu.md"
+GPU = Path(__file__).parent / "results" / "gpu.json"
 SHAPES = Path(__file__).parent / "results" / "epoch_time_shapes.json"
 TTA = Path(__file__).parent / "results" / "time_to_accuracy.json"
 
@@ -214,6 +217,25 @@ def render(shapes, tta=None):
     return bodies
 
 
+def render_gpu(gpu):
+    """{section name: markdown} of the GPU page (``benchmarks/results/gpu.json``)."""
+    from .gpu import markdown
+
+    return {"gpu-h200": markdown(gpu["rows"])}
+
+
+def update(page, bodies, check):
+    """Rewrite the generated parts of ``page`` (``check``: only compare); returns
+    the names of the parts that were out of date."""
+    text = page.read_text()
+    new = replace_sections(text, bodies)
+    current = sections(text)
+    stale = sorted(name for name, body in sections(new).items() if current[name] != body)
+    if not check and new != text:
+        page.write_text(new)
+    return stale
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", default=str(DOCS), help="the page to rewrite")
@@ -221,30 +243,29 @@ def main(argv=None):
                         help="result of 'epoch_time --shapes'")
     parser.add_argument("--tta", default=str(TTA),
                         help="result of 'time_to_accuracy' ('' to leave its part alone)")
+    parser.add_argument("--gpu", default=str(GPU),
+                        help="result of 'benchmarks.gpu' ('' to leave docs/gpu.md alone)")
     parser.add_argument("--check", action="store_true",
-                        help="rewrite nothing; exit 1 if the page is not what the "
+                        help="rewrite nothing; exit 1 if the pages are not what the "
                              "results give")
     args = parser.parse_args(argv)
     shapes = json.loads(Path(args.shapes).read_text())
     if isinstance(shapes, dict):  # a single-shape run
         shapes = [shapes]
     tta = json.loads(Path(args.tta).read_text()) if args.tta else None
-    page = Path(args.docs)
-    text = page.read_text()
-    new = replace_sections(text, render(shapes, tta))
-    if args.check:
-        current = sections(text)
-        stale = sorted(name for name, body in sections(new).items()
-                       if current[name] != body)
-        if stale:
+    pages = [(Path(args.docs), render(shapes, tta))]
+    if args.gpu:
+        pages.append((GPU_DOCS, render_gpu(json.loads(Path(args.gpu).read_text()))))
+    failed = False
+    for page, bodies in pages:
+        stale = update(page, bodies, args.check)
+        if args.check and stale:
             print(f"{page}: generated parts out of date: {', '.join(stale)} "
                   "(run 'python -m benchmarks render')", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        page.write_text(new)
-    print(f"{page}: {', '.join(sorted(sections(new)))}")
-    return 0
+            failed = True
+        elif not args.check:
+            print(f"{page}: {', '.join(sorted(sections(page.read_text())))}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

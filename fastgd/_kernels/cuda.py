@@ -65,13 +65,14 @@ MODE = os.environ.get("FASTGD_CUDA_MODE", "auto")
 COOP_GRID = int(os.environ.get("FASTGD_CUDA_COOP_GRID", "0"))
 MODES = ("auto", "step", "persistent", "cooperative")
 
-# ``"auto"``: thresholds between the modes. Design estimates until
-# ``python -m benchmarks.gpu`` has timed every mode at every size on a GPU (it prints
-# auto's pick against the fastest mode); the measured figures go to docs/gpu.md.
+# ``"auto"``: thresholds between the modes, from ``python -m benchmarks.gpu`` on an H200
+# (docs/gpu.md): the cooperative kernel was 3x faster than step mode on batches of
+# 1.6 MB of X and step mode 1.2x faster on full batches of 400 MB and 1.6 GB; the
+# threshold lies between (not measured there). One-slot batches were not measured.
 #: the persistent single-block kernel for batches of at most this many slots
 PERSISTENT_MAX_SLOTS = 1
 #: step mode (a launch per step) for batches of at least this many bytes of X
-STEP_MIN_BATCH_BYTES = 1 << 30
+STEP_MIN_BATCH_BYTES = 32 << 20
 
 __all__ = ["CudaBackend", "available", "device_name", "as_device", "take_rows",
            "choose_mode", "TPB", "MAX_BLOCKS", "LW", "QMAX", "U", "SLOT_MIN"]
@@ -222,6 +223,17 @@ def choose_mode(batch, n_features, itemsize, mode=None):
     return "cooperative"
 
 
+def _default_stream():
+    """The default stream as this numba-cuda's direct launch takes it (its launch
+    configuration converts ``0`` the same way); ``0`` where there is no converter."""
+    try:
+        from numba.cuda.cudadrv.driver import _to_core_stream
+
+        return _to_core_stream(0)
+    except Exception:  # an older numba-cuda takes 0 itself
+        return 0
+
+
 class Launch:
     """One kernel launched many times with arguments of the same types.
 
@@ -236,6 +248,8 @@ class Launch:
         self.kernel = kernel
         self.compiled = None
         self.fast = False
+        self.stream = 0
+        self.launched = False
 
     def bind(self, args):
         """The compiled kernel for these argument types (None in the simulator)."""
@@ -243,6 +257,7 @@ class Launch:
             types = tuple(self.kernel.typeof_pyval(a) for a in args)
             self.compiled = self.kernel.compile(types)
             self.fast = hasattr(self.compiled, "launch")
+            self.stream = _default_stream()
         return self.compiled
 
     def __call__(self, grid, block, *args):
@@ -253,9 +268,17 @@ class Launch:
                 self.compiled = False
                 self.fast = False
         if self.fast:
-            self.compiled.launch(args, (grid, 1, 1), (block, 1, 1), 0, 0)
-        else:
-            self.kernel[grid, block](*args)
+            try:
+                self.compiled.launch(args, (grid, 1, 1), (block, 1, 1), self.stream, 0)
+                self.launched = True
+                return
+            except TypeError:
+                # arguments this numba-cuda's direct launch does not take: they are
+                # refused before anything runs, so the ordinary launch is safe
+                if self.launched:
+                    raise
+                self.fast = False
+        self.kernel[grid, block](*args)
 
 
 _WARNED = set()
