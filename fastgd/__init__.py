@@ -1,7 +1,8 @@
 """fastgd: gradient-descent training of linear models in compiled loops.
 
-Public names: :class:`FastSGDClassifier`, :class:`FastSGDRegressor`, :func:`minimize`,
-:func:`warmup`, :class:`DivergenceWarning`, and the modules
+Public names: :class:`FastSGDClassifier`, :class:`FastSGDRegressor`, their
+grid-search twins :class:`FastSGDClassifierCV` and :class:`FastSGDRegressorCV`,
+:func:`minimize`, :func:`warmup`, :class:`DivergenceWarning`, and the modules
 :mod:`fastgd.optim` (update rules) and :mod:`fastgd.schedules` (learning rates).
 """
 
@@ -9,11 +10,12 @@ from . import optim, schedules
 from ._bookkeeping import DivergenceWarning
 from ._minimize import minimize
 from ._warmup import warmup
-from .linear_model import FastSGDClassifier, FastSGDRegressor
+from .linear_model import (FastSGDClassifier, FastSGDClassifierCV, FastSGDRegressor,
+                           FastSGDRegressorCV)
 
 __version__ = "0.2.0"
 
 __all__ = [
-    "DivergenceWarning", "FastSGDClassifier", "FastSGDRegressor", "minimize", "optim",
-    "schedules", "warmup", "__version__",
+    "DivergenceWarning", "FastSGDClassifier", "FastSGDClassifierCV", "FastSGDRegressor",
+    "FastSGDRegressorCV", "minimize", "optim", "schedules", "warmup", "__version__",
 ]

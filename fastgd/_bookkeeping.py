@@ -22,7 +22,8 @@ import numpy as np
 
 from ._warnings import warn
 from ._kernels.bundles import (N_OUT, OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE,
-                               OUT_UPDATES, OUT_WEIGHT, S_U, epoch_control)
+                               OUT_UPDATES, OUT_WEIGHT, S_INTERCEPT, S_U,
+                               epoch_control)
 
 OVERFLOW_MESSAGE = (
     "Floating-point under-/overflow occurred at epoch #{epoch}. Scaling input data "
@@ -58,6 +59,11 @@ class History:
     time: list = field(default_factory=list)  # seconds since the call started
     samples: list = field(default_factory=list)  # training rows visited since then
     stats: list = field(default_factory=list)
+    active: list = field(default_factory=list)  # (K,) outputs that trained each epoch
+    val_scores: list = field(default_factory=list)  # (K,) validation scores per epoch
+    # (K,) epoch at which each output diverged and stopped (0: never), with
+    # on_divergence="drop"
+    diverged: np.ndarray = None
     # (message, category) of the run's warnings: the estimator issues them from the
     # user's thread (an output group runs on a worker thread)
     warnings: list = field(default_factory=list)
@@ -126,31 +132,43 @@ class Bookkeeper:
     prog : Program
     n_train : int
         Training rows (objectives are means over them).
-    tol, n_iter_no_change : scikit-learn's stopping rule (``tol=None``: off)
+    n_train : int or ndarray of shape (K,)
+        Training rows (objectives are means over them).
+    tol, n_iter_no_change : scikit-learn's stopping rule (``tol=None``: off); scalars,
+        or arrays of one value per output (several models in one pass; NaN: off)
     score : callable or None
         ``score(coef, intercept) -> (K,)`` validation scores (early stopping).
     restore_best : bool
-    on_divergence : {"raise", "restore"}
+    on_divergence : {"raise", "restore", "drop"}
+        ``"drop"``: an output (a joint model's outputs together) that diverges gets
+        the parameters it had before the epoch and stops; the others go on
+        (:attr:`diverged` records the epoch).
     hook : callable or None
         ``hook(epoch, history, state) -> stop`` after every epoch (or round).
     progress : Progress or None
         Continue an interrupted call.
+    joint : int or None
+        Outputs per joint (multinomial) model, which converge and stop together; None:
+        every output when ``prog.multinomial``, else independent outputs.
     """
 
     def __init__(self, state, prog, n_train, *, tol=None, n_iter_no_change=5,
                  score=None, restore_best=False, on_divergence="raise", hook=None,
-                 progress=None):
+                 progress=None, joint=None):
         k = state.n_outputs
         self.prog = prog
         self.n_train = n_train
-        self.tol = -math.inf if tol is None else float(tol)
+        tol = np.full(k, -math.inf) if tol is None else np.asarray(tol, dtype=np.float64)
+        self.tol = np.broadcast_to(np.where(np.isnan(tol), -math.inf, tol), (k,))
         self.n_iter_no_change = n_iter_no_change
+        self.joint = (k if joint is None else int(joint)) if prog.multinomial else 1
+        self.diverged = np.zeros(k, dtype=np.int64)  # epoch of an output's divergence
         self.score = score
         self.restore_best = restore_best
         self.on_divergence = on_divergence
         self.hook = hook
         if prog.adaptive and state.adaptive_eta is None:
-            state.adaptive_eta = np.full(k, float(prog.sched_sp[0]))
+            state.adaptive_eta = prog.per_output(k).sched_sp[:, 0].copy()
         self.eta_fixed = np.zeros(k, dtype=np.float64)
         self.before = None
         self.diverged_at = None
@@ -187,7 +205,7 @@ class Bookkeeper:
     # ----------------------------------------------------------- the epoch
     def control(self, state):
         """The :class:`~fastgd._kernels.bundles.EpochControl` of the next epoch."""
-        if self.on_divergence == "restore":
+        if self.on_divergence in ("restore", "drop"):
             self.before = state.snapshot()
         # rates computed on the host override the kernels' schedule when > 0: the
         # "adaptive" rate, or a schedules.Lambda's value for this epoch
@@ -204,7 +222,9 @@ class Bookkeeper:
         stats = np.asarray(stats).reshape(-1, state.n_outputs, N_OUT)
         for out in stats:
             state.epochs += 1
-            if self._diverged(state, out):
+            if self.on_divergence == "drop":
+                self._drop_diverged(state, out)
+            elif self._diverged(state, out):
                 return True
             self._record(out)
         self._converge(state, stats[-1][:, OUT_OBJECTIVE])
@@ -218,13 +238,48 @@ class Bookkeeper:
     def finish(self, state):
         """End of the call: forget the progress, go back to the best weights."""
         state.progress = None
+        self.history.diverged = self.diverged.copy()
         if self.restore_best and self.p.best is not None:
             self.p.best.restore_into(state)
 
     # ------------------------------------------------------------- details
     def _rows(self):
-        """The outputs whose statistics count: the joint model's first, or the active."""
-        return [0] if self.prog.multinomial else np.flatnonzero(self.p.active)
+        """The outputs whose statistics count: the active ones, a joint model's first
+        output only."""
+        rows = np.flatnonzero(self.p.active)
+        if self.joint > 1:
+            rows = rows[rows % self.joint == 0]
+            if self.joint == self.p.active.shape[0] and not rows.size:
+                rows = np.zeros(1, dtype=np.int64)  # one model: its statistics count
+        return rows
+
+    def _output_diverged(self, state, out):
+        """(K,) outputs whose parameters, loss, gradient norm or optimizer state are
+        not finite (a joint model's outputs together; batch norm's statistics are
+        shared: all of them)."""
+        k = state.n_outputs
+        live = state.scaled.W if state.scaled is not None else state.theta
+        bad = ~np.isfinite(live).all(axis=1)
+        if state.scaled is not None:
+            bad |= ~np.isfinite(state.plain_scalars[:, S_INTERCEPT])
+        bad |= ~np.isfinite(out[:, OUT_OBJECTIVE]) | ~np.isfinite(out[:, OUT_NORM])
+        if not self.prog.plain:
+            bad |= ~np.isfinite(state.opt_state.reshape(k, -1)).all(axis=1)
+        if self.prog.batch_norm and not np.isfinite(state.bn_var).all():
+            bad[:] = True
+        if self.joint > 1:
+            bad = np.repeat(bad.reshape(-1, self.joint).any(axis=1), self.joint)
+        return bad & self.p.active
+
+    def _drop_diverged(self, state, out):
+        """``on_divergence="drop"``: diverged outputs go back to their parameters from
+        before the epoch and stop; their statistics of the epoch are zeroed."""
+        bad = self._output_diverged(state, out)
+        if bad.any():
+            state.restore_outputs(self.before, bad)
+            self.diverged[bad] = self.p.epoch + 1
+            self.p.active[bad] = False
+            out[bad] = 0.0
 
     def _diverged(self, state, out):
         """The overflow test; raises, or restores the state from before the epoch.
@@ -253,17 +308,17 @@ class Bookkeeper:
         return True
 
     def _record(self, out):
-        rows = self._rows()
         h = self.p.history
         self.p.epoch += 1
-        wsum = out[rows, OUT_WEIGHT].sum() / max(len(rows), 1)
+        loss, lr, norm_sum, n_updates = summarize(out, self._rows())
         h.time.append(time.perf_counter() - self.t_start)
-        h.samples.append(float(self.n_train * self.p.epoch))
-        h.loss.append(float(out[rows, OUT_LOSS].sum() / wsum) if wsum > 0 else 0.0)
-        h.lr.append(float(out[rows[0], OUT_LR]) if len(rows) else 0.0)
-        h.norm_sum.append(float(out[rows, OUT_NORM].sum()))
-        h.n_updates.append(float(out[rows, OUT_UPDATES].sum()))
+        h.samples.append(float(np.max(self.n_train) * self.p.epoch))
+        h.loss.append(loss)
+        h.lr.append(lr)
+        h.norm_sum.append(norm_sum)
+        h.n_updates.append(n_updates)
         h.stats.append(out.copy())
+        h.active.append(self.p.active.copy())
 
     def _converge(self, state, objective_sum):
         """scikit-learn's rule: an output stops after ``n_iter_no_change`` epochs whose
@@ -277,17 +332,16 @@ class Bookkeeper:
             with np.errstate(all="ignore"):
                 scores = np.asarray(self.score(wv, bv), dtype=np.float64)
             p.history.val.append(float(scores.mean()))
+            p.history.val_scores.append(scores.copy())
             improved = scores > p.best_score
-            worse = (scores < p.best_score + self.tol) if self.tol > -math.inf \
-                else np.zeros(k, dtype=bool)
+            worse = (scores < p.best_score + self.tol) & (self.tol > -math.inf)
             p.best_score = np.maximum(p.best_score, scores)
         else:
-            objective = objective_sum / max(self.n_train, 1)
-            if self.prog.multinomial:
-                objective[:] = objective[0]
+            objective = objective_sum / np.maximum(self.n_train, 1)
+            if self.joint > 1:  # a joint model's objective is its first output's
+                objective = np.repeat(objective[::self.joint], self.joint)
             improved = objective < p.best_objective
-            worse = (objective > p.best_objective - self.tol) if self.tol > -math.inf \
-                else np.zeros(k, dtype=bool)
+            worse = (objective > p.best_objective - self.tol) & (self.tol > -math.inf)
             p.best_objective = np.minimum(p.best_objective, objective)
         p.no_improve = np.where(worse & p.active, p.no_improve + 1, 0)
         if self.restore_best and improved[p.active].any():
@@ -303,6 +357,16 @@ class Bookkeeper:
     def n_iter(self):
         """Epochs run in this call (the last finite one with ``"restore"``)."""
         return self.p.epoch
+
+
+def summarize(out, rows):
+    """An epoch's history entries from its (K, N_OUT) statistics over the outputs
+    ``rows``: ``(mean loss, learning rate, sum of gradient norms, updates)``. The loss
+    is the sum over the outputs of their sample-weighted mean loss."""
+    wsum = out[rows, OUT_WEIGHT].sum() / max(len(rows), 1)
+    return (float(out[rows, OUT_LOSS].sum() / wsum) if wsum > 0 else 0.0,
+            float(out[rows[0], OUT_LR]) if len(rows) else 0.0,
+            float(out[rows, OUT_NORM].sum()), float(out[rows, OUT_UPDATES].sum()))
 
 
 def epoch_line(epoch, history, state, prog, early):

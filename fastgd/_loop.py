@@ -49,7 +49,7 @@ def plan(prog, rows, train_idx, *, shuffle, shuffle_block=None, n_threads=1,
     """``(executor, order provider)`` for a fit of ``prog`` on ``rows``
     (:class:`~fastgd._kernels.bundles.Rows`) over the rows ``train_idx``."""
     n_train = train_idx.shape[0]
-    kprog = prog.kernel_program(rows.X, n_train)
+    kprog = prog.kernel_program(rows.X, n_train, rows.cw.shape[0], rows.Y.shape[1])
     batch = kprog.batch_size
     # one batch holding every row: the order only changes rounding, and visiting rows
     # in a random order would cost random memory access for nothing
@@ -120,7 +120,7 @@ def fit_output_groups(state, prog, rows, train_idx, *, n_jobs, rng, **kwargs):
                                      n_threads=n_jobs, **kwargs)
         return n_iter, history, rng
     if prog.adaptive and state.adaptive_eta is None:
-        state.adaptive_eta = np.full(n_out, float(prog.sched_sp[0]))
+        state.adaptive_eta = prog.per_output(n_out).sched_sp[:, 0].copy()
     bounds = np.linspace(0, n_out, n_groups + 1).astype(int)
     groups = []
     for a, b in zip(bounds[:-1], bounds[1:]):

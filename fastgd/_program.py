@@ -12,7 +12,7 @@ import numpy as np
 from . import optim as _optim
 from . import schedules as _sched
 from ._kernels import rules as _r
-from ._kernels.bundles import KernelProgram
+from ._kernels.bundles import KernelProgram, OutputParams
 from ._kernels.cpu import PEN_ELASTICNET, PEN_L1, PEN_L2, PEN_NONE
 from ._warnings import warn
 
@@ -62,25 +62,53 @@ class Program:
     # ``epoch -> rate`` evaluated on the host before each epoch (a Lambda schedule), or
     # None; its rate reaches the kernels as ``eta_fixed``, so nothing recompiles
     host_lr: object = None
+    # per-output hyper-parameters of several models trained in one pass (the CV
+    # estimators); None: every output takes the scalars above
+    outputs: OutputParams = None
 
 
-    def kernel_program(self, X, n_train):
+    def per_output(self, n_outputs):
+        """The per-output hyper-parameters (:class:`~fastgd._kernels.bundles.
+        OutputParams`) of ``n_outputs`` outputs: ``outputs`` when set, else this
+        program's values for every output."""
+        k = int(n_outputs)
+        if self.outputs is not None:
+            if self.outputs.alpha.shape[0] != k:
+                raise ValueError(f"the program holds hyper-parameters of "
+                                 f"{self.outputs.alpha.shape[0]} outputs, not {k}")
+            return self.outputs
+
+        def full(value):
+            return np.full(k, float(value), dtype=np.float64)
+
+        def rows(values):
+            return np.ascontiguousarray(np.tile(np.asarray(values, dtype=np.float64),
+                                                (k, 1)))
+
+        return OutputParams(
+            alpha=full(self.alpha), l1_ratio=full(self.l1_ratio),
+            alpha_l2=full(self.alpha_l2), alpha_l1=full(self.alpha_l1),
+            loss_eps=full(self.loss_eps), clip_value=full(self.clip_value),
+            clip_norm=full(self.clip_norm), opt_hp=rows(self.opt_hp),
+            sched_sp=rows(self.sched_sp))
+
+    def kernel_program(self, X, n_train, n_outputs=1, n_targets=None):
         """The :class:`~fastgd._kernels.bundles.KernelProgram` of a fit on ``X`` (a
-        dense array or a CSR tuple) over ``n_train`` rows: every field of a fixed type,
-        so that no value causes a compile."""
+        dense array or a CSR tuple) over ``n_train`` rows for ``n_outputs`` outputs of
+        ``n_targets`` target columns (None: one per output). Every field has a fixed
+        type, so that no value causes a compile."""
         dense = isinstance(X, np.ndarray)
         dtype = X.dtype if dense else X[0].dtype
+        per = self.per_output(n_outputs)
         return KernelProgram(
             batch_size=int(self.batch_size if self.batch_size > 0 else max(n_train, 1)),
             fit_intercept=bool(self.fit_intercept), multinomial=bool(self.multinomial),
-            loss_code=int(self.loss_code), loss_eps=float(self.loss_eps),
-            penalty=int(self.penalty), alpha=float(self.alpha),
-            l1_ratio=float(self.l1_ratio), alpha_l2=float(self.alpha_l2),
-            alpha_l1=float(self.alpha_l1), clip_value=float(self.clip_value),
-            clip_norm=float(self.clip_norm), opt_code=int(self.opt_code),
-            opt_hp=np.ascontiguousarray(self.opt_hp, dtype=np.float64),
-            sched_code=int(self.sched_code),
-            sched_sp=np.ascontiguousarray(self.sched_sp, dtype=np.float64),
+            n_targets=int(n_outputs if n_targets is None else n_targets),
+            loss_code=int(self.loss_code), loss_eps=per.loss_eps,
+            penalty=int(self.penalty), alpha=per.alpha, l1_ratio=per.l1_ratio,
+            alpha_l2=per.alpha_l2, alpha_l1=per.alpha_l1, clip_value=per.clip_value,
+            clip_norm=per.clip_norm, opt_code=int(self.opt_code), opt_hp=per.opt_hp,
+            sched_code=int(self.sched_code), sched_sp=per.sched_sp,
             sched_unit=int(self.sched_unit), average=float(self.average),
             batch_norm=bool(self.batch_norm), bn_momentum=float(self.bn_momentum),
             bn_eps=float(self.bn_eps),

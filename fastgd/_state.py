@@ -140,8 +140,8 @@ class TrainState:
         k, d1 = self.theta.shape
         # only the rows this optimizer uses (plain SGD keeps one unused row)
         opt_state = np.zeros((k, rules.STATE_ROWS[prog.opt_code], d1), dtype=np.float64)
-        if prog.opt_code == rules.OPT_ADAGRAD:
-            opt_state[:, 0, :] = prog.opt_hp[3]
+        if prog.opt_code == rules.OPT_ADAGRAD:  # its initial accumulator, per output
+            opt_state[:, 0, :] = prog.per_output(k).opt_hp[:, 3][:, None]
         self.opt_state = opt_state
         self.step = np.zeros(k, dtype=np.int64)
         self.opt_code = int(prog.opt_code)
@@ -256,6 +256,20 @@ class TrainState:
                 current.AW[...] = value.AW
             else:
                 setattr(self, name, copy.deepcopy(value))
+
+    def restore_outputs(self, snap, which):
+        """Put back the outputs ``which`` (a (K,) mask) from a :meth:`snapshot`; shared
+        arrays (batch-norm statistics) only when every output is put back."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.metadata.get("per_output") and isinstance(value, np.ndarray):
+                value[which] = snap[f.name][which]
+        if self.scaled is not None and snap["scaled"] is not None:
+            self.scaled.W[which] = snap["scaled"].W[which]
+            self.scaled.AW[which] = snap["scaled"].AW[which]
+        if which.all():
+            self.bn_mean[...] = snap["bn_mean"]
+            self.bn_var[...] = snap["bn_var"]
 
     def _arrays_and_counters(self):
         skip = ("progress", "rng_state", "replicas")

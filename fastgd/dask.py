@@ -565,7 +565,8 @@ class _Fit:
     def _executor(self, prog, state, rng0):
         est = self.est
         if self.strategy == "gd":
-            kprog = prog.kernel_program(np.empty((0, self.d), dtype=self.dtype), self.n)
+            kprog = prog.kernel_program(np.empty((0, self.d), dtype=self.dtype), self.n,
+                                        self.K)
             return DaskAllreduce(self.client, self.blocks, self.fan_in, self.timeout,
                                  kprog, self.n)
         rngs = [state.rng_state] + list(state.replicas.states)

@@ -254,7 +254,7 @@ def _two_thread_executor(X, Y, sw):
     est._validate_params()
     prog = lower(est)
     rows = Rows(X, Y, sw, np.ones((Y.shape[1], 2)))
-    return gather.Gathered(rows, prog.kernel_program(X, Y.shape[0]), plain=True,
+    return gather.Gathered(rows, prog.kernel_program(X, Y.shape[0], Y.shape[1]), plain=True,
                            threads=2)
 
 

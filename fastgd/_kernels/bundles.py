@@ -37,8 +37,14 @@ N_PLAIN_SCALARS = 8
 
 Rows = namedtuple("Rows", "X Y sw cw")
 
+#: the codes and flags are the fit's; the hyper-parameters are per output: ``alpha``,
+#: ``l1_ratio``, ``alpha_l2``, ``alpha_l1``, ``loss_eps``, ``clip_value``, ``clip_norm``
+#: of shape (K,), ``opt_hp`` (K, n_hp) and ``sched_sp`` (K, n_sp), so that one pass can
+#: train models of different hyper-parameters (fastgd's CV estimators); output ``k``
+#: predicts target column ``k % n_targets`` (a multinomial model: ``n_targets``
+#: logits, outputs ``k0 .. k0 + n_targets - 1``)
 KernelProgram = namedtuple("KernelProgram", [
-    "batch_size", "fit_intercept", "multinomial",
+    "batch_size", "fit_intercept", "multinomial", "n_targets",
     "loss_code", "loss_eps",
     "penalty", "alpha", "l1_ratio", "alpha_l2", "alpha_l1",
     "clip_value", "clip_norm",
@@ -47,6 +53,12 @@ KernelProgram = namedtuple("KernelProgram", [
     "average",
     "batch_norm", "bn_momentum", "bn_eps",
     "intercept_decay", "wscale_threshold",
+])
+
+#: the per-output hyper-parameters of a :class:`KernelProgram`
+OutputParams = namedtuple("OutputParams", [
+    "alpha", "l1_ratio", "alpha_l2", "alpha_l1", "loss_eps", "clip_value", "clip_norm",
+    "opt_hp", "sched_sp",
 ])
 
 EpochControl = namedtuple("EpochControl", "active eta_fixed epoch")

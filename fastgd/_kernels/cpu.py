@@ -120,12 +120,6 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
     weights are the same, bit for bit, as a row-by-row loop over all outputs.
     """
     n_out = st.W.shape[0]
-    # a rate that cannot change within the call is computed once (the same value:
-    # lr_at of a constant schedule without warm-up is sp[0] times 1.0)
-    eta_same = prog.sched_unit == rules.UNIT_EPOCH or (prog.sched_code == rules.SCHED_CONSTANT
-                                                     and prog.sched_sp[1] <= 0.0)
-    eta_call = lr_at(prog.sched_code, prog.sched_sp,
-                     ctl.epoch if prog.sched_unit == rules.UNIT_EPOCH else 0.0)
     n_rows = order.shape[0]
     block = n_rows if n_out == 1 else PLAIN_BLOCK_ROWS
     if block < 1:
@@ -137,16 +131,16 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
             if not ctl.active[k]:
                 continue
             # the first output through a block prefetches its rows for the others
-            _plain_output_block(rows, order, lookahead, b0, b1, k, lead, prog, st,
-                                eta_same, eta_call, ctl.eta_fixed[k], out)
+            _plain_output_block(rows, order, lookahead, b0, b1, k, lead, prog, st, ctl,
+                                out)
             lead = False
 
 
 @kernel(fastmath=FASTMATH_PLAIN, nogil=True)
-def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, eta_same,
-                        eta_call, fixed, out):
+def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, out):
     """Output ``k`` of :func:`epoch_plain` over positions ``b0:b1`` of ``order``; its
-    scalar state in registers for the block. ``pf``: prefetch the rows ahead."""
+    scalar state and hyper-parameters in registers for the block. ``pf``: prefetch
+    the rows ahead."""
     X = rows.X
     Y = rows.Y
     sw = rows.sw
@@ -155,11 +149,21 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, eta_sam
     Q = st.Q
     SC = st.SC
     penalty = prog.penalty
-    alpha = prog.alpha
+    alpha = prog.alpha[k]
     average = prog.average
+    loss_eps = prog.loss_eps[k]
+    sp = prog.sched_sp[k]
+    ycol = k % prog.n_targets
+    fixed = ctl.eta_fixed[k]
+    # a rate that cannot change within the call is computed once (the same value:
+    # lr_at of a constant schedule without warm-up is sp[0] times 1.0)
+    eta_same = prog.sched_unit == rules.UNIT_EPOCH or (
+        prog.sched_code == rules.SCHED_CONSTANT and sp[1] <= 0.0)
+    eta_call = lr_at(prog.sched_code, sp,
+                     ctl.epoch if prog.sched_unit == rules.UNIT_EPOCH else 0.0)
     l2_scale_on = penalty == PEN_L2 or penalty == PEN_ELASTICNET
     l1_on = penalty == PEN_L1 or penalty == PEN_ELASTICNET
-    l1_ratio = prog.l1_ratio
+    l1_ratio = prog.l1_ratio[k]
     if penalty == PEN_L2:
         l1_ratio = 0.0
     elif penalty == PEN_L1:
@@ -207,12 +211,12 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, eta_sam
         elif eta_same:
             eta = eta_call
         else:
-            eta = lr_at(prog.sched_code, prog.sched_sp, t - 1.0)
+            eta = lr_at(prog.sched_code, sp, t - 1.0)
         if first:
             out[k, OUT_LR] = eta
             first = False
-        yi = Y[i, k]
-        lv = loss_value(prog.loss_code, p, yi, prog.loss_eps)
+        yi = Y[i, ycol]
+        lv = loss_value(prog.loss_code, p, yi, loss_eps)
         obj = lv
         if penalty != PEN_NONE:
             nrm = math.sqrt(sqnorm)
@@ -221,7 +225,7 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, eta_sam
         o_wloss += s * lv
         o_w += s
         class_weight = cw_pos if yi > 0.0 else cw_neg
-        dloss = clip_dloss(loss_dloss(prog.loss_code, p, yi, prog.loss_eps))
+        dloss = clip_dloss(loss_dloss(prog.loss_code, p, yi, loss_eps))
         # pre-clip gradient norm of the loss + L2 part (what a clip would see)
         cg = class_weight * s * dloss
         g2 = cg * cg * (xsq + fi) + 2.0 * cg * l2c * dot + l2c * l2c * sqnorm
@@ -414,7 +418,7 @@ def _one_output_grad(rows, order, lookahead, start, stop, prog, work, out):
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
     loss_code = prog.loss_code
-    eps = prog.loss_eps
+    eps = prog.loss_eps[0]
     # one loop for both kinds of prefetch: a branch between them inside the loop
     # slowed narrow full-batch epochs measurably
     pf_rows = lookahead if lookahead.shape[0] > 0 else order
@@ -484,6 +488,7 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
     pred = work.pred
     weff = work.weff
     beff = work.beff
+    n_t = prog.n_targets
     # one prefetch loop for both kinds, as in _one_output_grad
     pf_rows = lookahead if lookahead.shape[0] > 0 else order
     shift = 0 if lookahead.shape[0] > 0 else PREFETCH_DISTANCE
@@ -500,51 +505,67 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
             if active[k]:
                 pred[k] = beff[k] + row_dot(X, i, weff, k)
         if prog.multinomial:
-            # class weight of the sample's class (Y is one-hot)
-            c_i = 0.0
-            for k in range(n_out):
-                c_i += Y[i, k] * cw[k, 0]
-            pmax = pred[0]
-            for k in range(1, n_out):
-                if pred[k] > pmax:
-                    pmax = pred[k]
-            z = 0.0
-            for k in range(n_out):
-                z += math.exp(pred[k] - pmax)
-            lse = pmax + math.log(z)
-            lv = lse
-            for k in range(n_out):
-                lv -= Y[i, k] * pred[k]
-            out[0, OUT_LOSS] += s * lv
-            out[0, OUT_WEIGHT] += s
-            out[0, OUT_OBJECTIVE] += lv
-            for k in range(n_out):
-                d = c_i * s * (math.exp(pred[k] - lse) - Y[i, k])
-                if d != 0.0:
-                    row_axpy(X, i, d, G, k)
-                    G[k, n_features] += d
+            for k0 in range(0, n_out, n_t):
+                if active[k0]:
+                    _softmax_row(X, Y, i, s, k0, n_t, cw, pred, G, out)
         else:
-            for k in range(n_out):
-                if not active[k]:
-                    continue
-                yi = Y[i, k]
-                lv = loss_value(prog.loss_code, pred[k], yi, prog.loss_eps)
-                out[k, OUT_OBJECTIVE] += lv
-                out[k, OUT_LOSS] += s * lv
-                out[k, OUT_WEIGHT] += s
-                class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
-                d = class_weight * s * clip_dloss(loss_dloss(prog.loss_code, pred[k], yi,
-                                                             prog.loss_eps))
-                if d != 0.0:
-                    row_axpy(X, i, d, G, k)
-                    G[k, n_features] += d
+            # output k = g * n_t + j predicts target column j (several models of the
+            # same targets in one pass: fastgd's CV estimators)
+            k = 0
+            for _ in range(n_out // n_t):
+                for j in range(n_t):
+                    if active[k]:
+                        yi = Y[i, j]
+                        eps = prog.loss_eps[k]
+                        lv = loss_value(prog.loss_code, pred[k], yi, eps)
+                        out[k, OUT_OBJECTIVE] += lv
+                        out[k, OUT_LOSS] += s * lv
+                        out[k, OUT_WEIGHT] += s
+                        class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
+                        d = class_weight * s * clip_dloss(
+                            loss_dloss(prog.loss_code, pred[k], yi, eps))
+                        if d != 0.0:
+                            row_axpy(X, i, d, G, k)
+                            G[k, n_features] += d
+                    k += 1
+
+
+@kernel(fastmath=FASTMATH, nogil=True)
+def _softmax_row(X, Y, i, s, k0, n_t, cw, pred, G, out):
+    """Row ``i`` of the multinomial model whose ``n_t`` logits are outputs
+    ``k0 .. k0 + n_t - 1`` (predictions in ``pred``): its loss to ``out[k0]``, its
+    gradient to ``G``."""
+    n_features = G.shape[1] - 1
+    # class weight of the sample's class (Y is one-hot)
+    c_i = 0.0
+    for j in range(n_t):
+        c_i += Y[i, j] * cw[k0 + j, 0]
+    pmax = pred[k0]
+    for j in range(1, n_t):
+        if pred[k0 + j] > pmax:
+            pmax = pred[k0 + j]
+    z = 0.0
+    for j in range(n_t):
+        z += math.exp(pred[k0 + j] - pmax)
+    lse = pmax + math.log(z)
+    lv = lse
+    for j in range(n_t):
+        lv -= Y[i, j] * pred[k0 + j]
+    out[k0, OUT_LOSS] += s * lv
+    out[k0, OUT_WEIGHT] += s
+    out[k0, OUT_OBJECTIVE] += lv
+    for j in range(n_t):
+        d = c_i * s * (math.exp(pred[k0 + j] - lse) - Y[i, j])
+        if d != 0.0:
+            row_axpy(X, i, d, G, k0 + j)
+            G[k0 + j, n_features] += d
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
 def batch_step(m, prog, st, work, ctl, out):
     """One update from the summed gradient ``work.G`` of a batch of ``m`` rows: mean,
     batch norm chain rule, penalty, clipping, learning rate, optimizer step,
-    averaging."""
+    averaging. Hyper-parameters are per output (``prog.alpha_l2[k]``, ...)."""
     theta_all = st.theta
     G = work.G
     mu = work.mu
@@ -552,8 +573,7 @@ def batch_step(m, prog, st, work, ctl, out):
     n_out = theta_all.shape[0]
     n_features = theta_all.shape[1] - 1
     n_params = n_features + 1 if prog.fit_intercept else n_features
-    alpha_l2 = prog.alpha_l2
-    alpha_l1 = prog.alpha_l1
+    n_t = prog.n_targets
     active = ctl.active
     inv_m = 1.0 / m
     for k in range(n_out):
@@ -569,6 +589,8 @@ def batch_step(m, prog, st, work, ctl, out):
             for j in range(n_features):
                 g[j] *= inv_m
         g[n_features] = gb * inv_m if prog.fit_intercept else 0.0
+        alpha_l2 = prog.alpha_l2[k]
+        alpha_l1 = prog.alpha_l1[k]
         if alpha_l2 != 0.0 or alpha_l1 != 0.0:
             sq = 0.0
             l1 = 0.0
@@ -577,7 +599,8 @@ def batch_step(m, prog, st, work, ctl, out):
                 sq += wj * wj
                 l1 += abs(wj)
             pen = 0.5 * alpha_l2 * sq + alpha_l1 * l1
-            out[0 if prog.multinomial else k, OUT_OBJECTIVE] += m * pen
+            # a multinomial model's penalty goes to its first output's objective
+            out[k - k % n_t if prog.multinomial else k, OUT_OBJECTIVE] += m * pen
             for j in range(n_features):
                 wj = theta[j]
                 sg = 1.0 if wj > 0.0 else (-1.0 if wj < 0.0 else 0.0)
@@ -585,25 +608,29 @@ def batch_step(m, prog, st, work, ctl, out):
     if prog.multinomial:
         # one model: clip its whole gradient (every output) as one vector; without an
         # intercept its slots hold 0 and change neither the norm nor the clipping
-        out[0, OUT_NORM] += clip_gradient(G.reshape(-1), G.size, prog.clip_value,
-                                          prog.clip_norm)
+        for k0 in range(0, n_out, n_t):
+            if active[k0]:
+                block = G[k0:k0 + n_t]
+                out[k0, OUT_NORM] += clip_gradient(block.reshape(-1), block.size,
+                                                   prog.clip_value[k0],
+                                                   prog.clip_norm[k0])
     for k in range(n_out):
         if not active[k]:
             continue
         if not prog.multinomial:
-            out[k, OUT_NORM] += clip_gradient(G[k], n_params, prog.clip_value,
-                                              prog.clip_norm)
+            out[k, OUT_NORM] += clip_gradient(G[k], n_params, prog.clip_value[k],
+                                              prog.clip_norm[k])
         if ctl.eta_fixed[k] > 0.0:
             lr = ctl.eta_fixed[k]
         elif prog.sched_unit == rules.UNIT_EPOCH:
-            lr = lr_at(prog.sched_code, prog.sched_sp, ctl.epoch)
+            lr = lr_at(prog.sched_code, prog.sched_sp[k], ctl.epoch)
         else:
-            lr = lr_at(prog.sched_code, prog.sched_sp, st.updates[k])
+            lr = lr_at(prog.sched_code, prog.sched_sp[k], st.updates[k])
         if out[k, OUT_UPDATES] == 0.0:  # the output's first update of the epoch
             out[k, OUT_LR] = lr
         st.step[k] += 1
         theta = theta_all[k]
-        opt_update(prog.opt_code, prog.opt_hp, st.opt_state[k], st.step[k], lr, theta,
+        opt_update(prog.opt_code, prog.opt_hp[k], st.opt_state[k], st.step[k], lr, theta,
                    G[k], n_params, n_features)
         t_now = st.updates[k]
         if prog.average > 0.0 and prog.average <= t_now + 1.0:

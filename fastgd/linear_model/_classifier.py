@@ -329,35 +329,52 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
 
     def _fit_labels(self, X, y, sample_weight, **kwargs):
         multinomial = self._multinomial()
-        classes = self.classes_
-        n_classes = len(classes)
-        y_idx = np.searchsorted(classes, y)
-        cw_per_class = compute_class_weight(self.class_weight, classes=classes, y=y)
+        y_idx = np.searchsorted(self.classes_, y)
         sw = self._sample_weight(sample_weight, X)
-        kind = label_kind(multinomial, n_classes)
-        Y = label_targets(y_idx, n_classes, kind, self._negative_label())
-        cw = class_weight_pairs(cw_per_class, kind)
+        Y = self._label_targets(y_idx)
+        cw = self._class_weights(Y.shape[1], y)
         train_idx, val_idx = self._split_indices(y, sw, stratify=True)
         make_score = None
         if val_idx is not None:
-            X_val, Y_val, sw_val = self._take_rows(X, val_idx), Y[val_idx], sw[val_idx]
-            y_val = y_idx[val_idx]
-
-            def make_score(coef, intercept):
-                scores = safe_sparse_dot(X_val, coef.T, dense_output=True) + intercept
-                if multinomial:
-                    acc = np.average(scores.argmax(axis=1) == y_val, weights=sw_val)
-                    return np.full(coef.shape[0], acc)
-                # accuracy of each binary sub-problem on its own +/-1 labels
-                pred_pos = scores > 0
-                return np.array([
-                    np.average(pred_pos[:, k] == (Y_val[:, k] > 0), weights=sw_val)
-                    for k in range(coef.shape[0])
-                ])
-
+            make_score = self._validation_scorer(self._take_rows(X, val_idx), Y[val_idx],
+                                                 sw[val_idx], y_idx[val_idx])
         self._train(X, Y, sw, cw, train_idx=train_idx, make_score=make_score,
                     multinomial=multinomial, n_jobs=self.n_jobs, **kwargs)
         return self
+
+    # pieces the CV estimator shares: targets, class weights and the scorer
+    def _label_kind(self):
+        return label_kind(self._multinomial(), len(self.classes_))
+
+    def _label_targets(self, y_idx):
+        """The (n, K) training targets of class indices ``y_idx``."""
+        return label_targets(y_idx, len(self.classes_), self._label_kind(),
+                             self._negative_label())
+
+    def _class_weights(self, n_outputs, y):
+        """(K, 2) weights of every output's positive and negative rows, from
+        ``class_weight`` and the labels ``y`` of the rows trained on ("balanced")."""
+        per_class = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        return class_weight_pairs(per_class, self._label_kind())
+
+    def _validation_scorer(self, X_val, Y_val, sw_val, y_val):
+        """``score(coef, intercept) -> (K,)``: accuracy on the held-out rows, of the
+        multinomial model (the same for its outputs) or of each binary sub-problem on
+        its own +/-1 labels (early stopping)."""
+        multinomial = self._multinomial()
+
+        def make_score(coef, intercept):
+            scores = safe_sparse_dot(X_val, coef.T, dense_output=True) + intercept
+            if multinomial:
+                acc = np.average(scores.argmax(axis=1) == y_val, weights=sw_val)
+                return np.full(coef.shape[0], acc)
+            pred_pos = scores > 0
+            return np.array([
+                np.average(pred_pos[:, k] == (Y_val[:, k] > 0), weights=sw_val)
+                for k in range(coef.shape[0])
+            ])
+
+        return make_score
 
     # -------------------------------------------------------------- predicting
     @_dask_input

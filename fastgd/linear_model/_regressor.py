@@ -385,17 +385,27 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         train_idx, val_idx = self._split_indices(Y[:, 0], sw, stratify=False)
         make_score = None
         if val_idx is not None:
-            X_val, Y_val, sw_val = self._take_rows(X, val_idx), Y[val_idx], sw[val_idx]
-
-            def make_score(coef, intercept):
-                pred = safe_sparse_dot(X_val, coef.T, dense_output=True) + intercept
-                return r2_score(Y_val, pred, sample_weight=sw_val,
-                                multioutput="raw_values")
-
-        cw = np.ones((Y.shape[1], 2), dtype=np.float64)
-        self._train(X, Y, sw, cw, train_idx=train_idx, make_score=make_score,
-                    n_jobs=self.n_jobs, **kwargs)
+            make_score = self._validation_scorer(self._take_rows(X, val_idx), Y[val_idx],
+                                                 sw[val_idx])
+        self._train(X, Y, sw, self._class_weights(Y.shape[1]), train_idx=train_idx,
+                    make_score=make_score, n_jobs=self.n_jobs, **kwargs)
         return self
+
+    # pieces the CV estimator shares: the targets' class weights and the scorer
+    @staticmethod
+    def _class_weights(n_outputs, y=None):
+        """(K, 2) weights of every output's positive and negative rows: ones."""
+        return np.ones((n_outputs, 2), dtype=np.float64)
+
+    @staticmethod
+    def _validation_scorer(X_val, Y_val, sw_val, y_val=None):
+        """``score(coef, intercept) -> (K,)``: each output's R² on the held-out rows
+        (early stopping)."""
+        def make_score(coef, intercept):
+            pred = safe_sparse_dot(X_val, coef.T, dense_output=True) + intercept
+            return r2_score(Y_val, pred, sample_weight=sw_val, multioutput="raw_values")
+
+        return make_score
 
     def _finish_fitted(self):
         if self._y_ndim == 1:

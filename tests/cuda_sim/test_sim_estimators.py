@@ -46,7 +46,7 @@ class HostCounterBackend:
                                                                           seed)
         kcpu.epoch_batch(
             Rows(self.X, self.Y, self.sw, self.cw), order, kcpu.NO_LOOKAHEAD,
-            self.prog.kernel_program(self.X, self.train_idx.shape[0]),
+            self.prog.kernel_program(self.X, self.train_idx.shape[0], k),
             state, batch_work(k, d1 - 1),
             epoch_control(active, eta_fixed, epoch), out)
 
