@@ -36,7 +36,8 @@ def block_grad(block, theta, active, kprog):
     """Gradient and loss sums of one block at ``theta`` (the ``"gd"`` leaf)."""
     n_out, d1 = theta.shape
     work = BatchWork(np.zeros((n_out, d1)), np.zeros(d1), np.zeros(d1),
-                     np.ascontiguousarray(theta), theta[:, -1].copy(), np.zeros(n_out))
+                     np.ascontiguousarray(theta), theta[:, -1].copy(), np.zeros(n_out),
+                     np.zeros((n_out, 3)))
     out = np.zeros((n_out, N_OUT))
     order = block.order
     cpu.batch_grad(block.rows, order, cpu.NO_LOOKAHEAD, 0, order.shape[0], kprog,

@@ -29,6 +29,7 @@ OUT_NORM = 3  # sum of pre-clip gradient norms
 OUT_LR = 4  # learning rate of the output's first update of the epoch
 OUT_UPDATES = 5  # number of updates made
 N_OUT = 6
+assert (OUT_OBJECTIVE, OUT_LOSS, OUT_WEIGHT) == (0, 1, 2)  # the loss sums come first
 
 #: slots of the per-output scalar state of scikit-learn's per-sample algorithm
 #: (one row of ``PlainState.SC`` per output)
@@ -74,8 +75,9 @@ PlainState = namedtuple("PlainState", "W AW Q SC updates")
 
 #: ``G`` (K, d+1) gradient sums, ``mu``/``inv_sd`` (d+1) batch normalization of the
 #: current batch, ``weff``/``beff`` the weights as seen by the raw features,
-#: ``pred`` (K) the predictions of one row
-BatchWork = namedtuple("BatchWork", "G mu inv_sd weff beff pred")
+#: ``pred`` (K) the predictions of one row, ``acc`` (K, 3) the loss sums of one call
+#: (the ``OUT_OBJECTIVE``, ``OUT_LOSS``, ``OUT_WEIGHT`` columns)
+BatchWork = namedtuple("BatchWork", "G mu inv_sd weff beff pred acc")
 
 #: gathered rows of one chunk: ``B`` (rows of X, or a CSR tuple), ``YB``, ``swB``, and
 #: ``order`` = 0, 1, 2, ... (the chunk in storage order)

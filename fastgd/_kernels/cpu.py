@@ -184,10 +184,12 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
     cw_pos = rows.cw[k, 0]
     cw_neg = rows.cw[k, 1]
     first = out[k, OUT_UPDATES] == 0.0
-    o_obj = 0.0
-    o_wloss = 0.0
-    o_w = 0.0
-    o_norm = 0.0
+    # the epoch's sums go on from where the output's previous block left them: the
+    # same running sums, row by row, whatever the blocks (one model or many)
+    o_obj = out[k, OUT_OBJECTIVE]
+    o_wloss = out[k, OUT_LOSS]
+    o_w = out[k, OUT_WEIGHT]
+    o_norm = out[k, OUT_NORM]
     for ii in range(b0, b1):
         i = order[ii]
         if pf and streamed:
@@ -278,10 +280,10 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
     SC[k, S_AVG_B] = avg_b
     SC[k, S_AVG_INTERCEPT] = avg_intercept
     SC[k, S_U] = u
-    out[k, OUT_OBJECTIVE] += o_obj
-    out[k, OUT_LOSS] += o_wloss
-    out[k, OUT_WEIGHT] += o_w
-    out[k, OUT_NORM] += o_norm
+    out[k, OUT_OBJECTIVE] = o_obj
+    out[k, OUT_LOSS] = o_wloss
+    out[k, OUT_WEIGHT] = o_w
+    out[k, OUT_NORM] = o_norm
     out[k, OUT_UPDATES] += b1 - b0
 
 
@@ -489,6 +491,12 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
     weff = work.weff
     beff = work.beff
     n_t = prog.n_targets
+    # the rows' loss sums, from zero, added to ``out`` at the end: as the one-output
+    # loop sums them, so that one model in a pass of many sums as it does alone
+    acc = work.acc
+    for k in range(n_out):
+        for c in range(3):
+            acc[k, c] = 0.0
     # one prefetch loop for both kinds, as in _one_output_grad
     pf_rows = lookahead if lookahead.shape[0] > 0 else order
     shift = 0 if lookahead.shape[0] > 0 else PREFETCH_DISTANCE
@@ -507,7 +515,7 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
         if prog.multinomial:
             for k0 in range(0, n_out, n_t):
                 if active[k0]:
-                    _softmax_row(X, Y, i, s, k0, n_t, cw, pred, G, out)
+                    _softmax_row(X, Y, i, s, k0, n_t, cw, pred, G, acc)
         else:
             # output k = g * n_t + j predicts target column j (several models of the
             # same targets in one pass: fastgd's CV estimators)
@@ -518,9 +526,9 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
                         yi = Y[i, j]
                         eps = prog.loss_eps[k]
                         lv = loss_value(prog.loss_code, pred[k], yi, eps)
-                        out[k, OUT_OBJECTIVE] += lv
-                        out[k, OUT_LOSS] += s * lv
-                        out[k, OUT_WEIGHT] += s
+                        acc[k, OUT_OBJECTIVE] += lv
+                        acc[k, OUT_LOSS] += s * lv
+                        acc[k, OUT_WEIGHT] += s
                         class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
                         d = class_weight * s * clip_dloss(
                             loss_dloss(prog.loss_code, pred[k], yi, eps))
@@ -528,13 +536,16 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
                             row_axpy(X, i, d, G, k)
                             G[k, n_features] += d
                     k += 1
+    for k in range(n_out):
+        for c in range(3):
+            out[k, c] += acc[k, c]
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
 def _softmax_row(X, Y, i, s, k0, n_t, cw, pred, G, out):
     """Row ``i`` of the multinomial model whose ``n_t`` logits are outputs
-    ``k0 .. k0 + n_t - 1`` (predictions in ``pred``): its loss to ``out[k0]``, its
-    gradient to ``G``."""
+    ``k0 .. k0 + n_t - 1`` (predictions in ``pred``): its loss sums to ``out[k0]``
+    (columns ``OUT_OBJECTIVE``, ``OUT_LOSS``, ``OUT_WEIGHT``), its gradient to ``G``."""
     n_features = G.shape[1] - 1
     # class weight of the sample's class (Y is one-hot)
     c_i = 0.0
