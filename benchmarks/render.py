@@ -1,10 +1,11 @@
 """Render the recorded benchmark results into ``docs/benchmarks.md``.
 
 ``python -m benchmarks render`` (or ``fastgd bench render``) reads
-``benchmarks/results/epoch_time_shapes.json`` (from ``epoch_time --shapes``),
-``benchmarks/results/time_to_accuracy.json`` (from ``time_to_accuracy``) and
-``benchmarks/results/gpu.json`` (from ``benchmarks.gpu``) and rewrites the generated
-parts of ``docs/benchmarks.md`` and ``docs/gpu.md``: the per-shape tables, the table of the performance
+the results in ``benchmarks/results/`` (``epoch_time_shapes.json`` from
+``epoch_time --shapes``, ``time_to_accuracy.json``, ``gpu.json`` from
+``benchmarks.gpu``, ``grid_search.json``, ``first_fit.json``, ``compare_trees.json``)
+and rewrites the generated parts of ``docs/benchmarks.md``, ``docs/gpu.md`` and
+``docs/performance-notes.md`` (the targets of the earlier performance work): the per-shape tables, the table of the performance
 issue's targets (every ratio computed from the same run) and the time-to-accuracy
 tables. A generated part sits between two HTML comments that Markdown does not show::
 
@@ -28,7 +29,13 @@ from . import epoch_time, time_to_accuracy
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
 GPU_DOCS = ROOT / "docs" / "gpu.md"
-GPU = Path(__file__).parent / "results" / "gpu.json"
+NOTES = ROOT / "docs" / "performance-notes.md"
+README = ROOT / "README.md"
+RESULTS = Path(__file__).parent / "results"
+GPU = RESULTS / "gpu.json"
+GRID = RESULTS / "grid_search.json"
+FIRST = RESULTS / "first_fit.json"
+COMPARE = RESULTS / "compare_trees.json"
 SHAPES = Path(__file__).parent / "results" / "epoch_time_shapes.json"
 TTA = Path(__file__).parent / "results" / "time_to_accuracy.json"
 
@@ -206,15 +213,111 @@ def targets(shapes, tta=None):
 
 
 def render(shapes, tta=None):
-    """{section name: markdown} for every generated part the results fill."""
+    """{section name: markdown} of ``docs/benchmarks.md``'s epoch-time parts and the
+    time-to-accuracy table."""
     bodies = {section_name(r): epoch_time.to_markdown(r) for r in shapes}
-    bodies["targets"] = targets(shapes, tta)
     if tta is not None:
         bodies["time-to-accuracy"] = (
             time_to_accuracy.to_markdown(tta).rstrip("\n")
             + f"\n\nLoad average {tta['load_average_start']:.2f} at the start, "
               f"{tta['load_average_end']:.2f} at the end.")
     return bodies
+
+
+def gpu_summary(gpu):
+    """The GPU rows a user compares: fastgd's mode ``auto`` picks, the CPU on the same
+    host and PyTorch, per batch size (1M x 100)."""
+    want = ("fastgd GPU cooperative", "fastgd GPU step", "fastgd CPU n_jobs=-1",
+            "PyTorch CUDA", "PyTorch CUDA graph")
+    by = {(r.get("n"), str(r.get("batch")), r.get("contender")): r for r in gpu["rows"]}
+    lines = ["| batch | " + " | ".join(want) + " |", "|---|" + "---:|" * len(want)]
+    for batch in ("256", "4096", "full"):
+        cells = []
+        for name in want:
+            r = by.get((1_000_000, batch, name), {})
+            sec = r.get("seconds_per_epoch")
+            cells.append(f"{sec * 1e3:.2f} ms" if sec is not None else "-")
+        lines.append(f"| {batch} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def compare_table(res):
+    lines = ["| mode (1M x 100 float64, one fit) | before (ms / epoch) | after | "
+             "after / before |", "|---|---:|---:|---:|"]
+    for name, r in res["results"].items():
+        old, new = sorted(r["old_ms"])[len(r["old_ms"]) // 2], \
+            sorted(r["new_ms"])[len(r["new_ms"]) // 2]
+        lines.append(f"| {name} | {old:.1f} | {new:.1f} | {r['ratio']:.2f} |")
+    return "\n".join(lines)
+
+
+def readme_headline(shapes, gpu, grid):
+    """The README's headline figures, each from the rendered benchmark tables."""
+    dense = next(r for r in shapes if r["kind"] == "dense")
+    by = {r["name"]: r for r in dense["rows"]}
+    sk, numpy_, torch_ = _ms(by, SK), _ms(by, NUMPY), _ms(by, TORCH)
+    fl = dense["floors"]["float64"]
+    lines = [
+        f"- **{sk / _ms(by, PS_NJ):.1f}x scikit-learn** with scikit-learn's own algorithm "
+        f"and results (`FastSGDRegressor(n_jobs=-1)`: {_ms(by, PS_NJ):.0f} against "
+        f"{sk:.0f} ms per shuffled epoch; {sk / _ms(by, PS):.1f}x on one thread);",
+        f"- **{numpy_ / _ms(by, MB_BLOCK):.1f}x a NumPy loop and "
+        f"{torch_ / _ms(by, MB_BLOCK):.0f}x a PyTorch CPU loop** for minibatch SGD with "
+        f"momentum (batch 256, `shuffle=\"block\"`: {_ms(by, MB_BLOCK):.0f} ms per epoch, "
+        f"{_ms(by, MB_BLOCK) / fl['stream'] * 1e-3:.2f}x the time to stream `X` "
+        "once);",
+        f"- **full-batch gradient descent at the memory-bandwidth floor** "
+        f"({_ms(by, FULL_NJ):.1f} ms per epoch, "
+        f"{_ms(by, FULL_NJ) / fl['stream_threads'] * 1e-3:.2f}x streaming `X` with every "
+        "core);",
+    ]
+    if grid is not None:
+        rows = {(r["mode"], r["contender"]): r["seconds"] for r in grid["compare"]}
+        cv = rows[("per-sample", "FastSGDRegressorCV n_jobs=-1")]
+        lines.append(
+            f"- **a grid search {rows[('per-sample', 'GridSearchCV(SGDRegressor) n_jobs=-1')] / cv:.1f}x "
+            f"faster than `GridSearchCV(SGDRegressor)`** with the same results "
+            f"(`FastSGDRegressorCV`: 32 candidates x 3 folds in {cv:.0f} s instead of "
+            f"{rows[('per-sample', 'GridSearchCV(SGDRegressor) n_jobs=-1')]:.0f} s);")
+    if gpu is not None:
+        g = {(str(r.get("batch")), r.get("contender")): r for r in gpu["rows"]
+             if r.get("n") == 1_000_000}
+        coop = g[("256", "fastgd GPU cooperative")]["seconds_per_epoch"]
+        loop = g[("256", "PyTorch CUDA")]["seconds_per_epoch"]
+        graph = g[("256", "PyTorch CUDA graph")]["seconds_per_epoch"]
+        lines.append(
+            f"- **on an NVIDIA H200, {loop / coop:.0f}x a PyTorch CUDA loop** "
+            f"({graph / coop:.1f}x the same step replayed from a CUDA graph) for minibatch "
+            f"256: {coop * 1e3:.0f} ms per epoch of 1,000,000 x 100.")
+    lines.append("")
+    lines.append(f"Measured on dense 1,000,000 x 100 float64 on a 2-core machine (the "
+                 "GPU line: float32 on the H200's host), every contender in the same "
+                 "run: [docs/benchmarks.md](docs/benchmarks.md).")
+    return "\n".join(lines)
+
+
+def _json(path):
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def pages(shapes, tta, gpu, grid, first, compare):
+    """[(page, {section: markdown})] for every page the results fill."""
+    from . import first_fit, grid_search
+
+    bench = render(shapes, tta)
+    if grid is not None:
+        bench["grid-search"] = grid_search.to_markdown(grid)
+    if first is not None:
+        bench["first-fit"] = first_fit.to_markdown(first)
+    if compare is not None:
+        bench["compare-trees"] = compare_table(compare)
+    out = [(DOCS, bench), (NOTES, {"targets": targets(shapes, tta)}),
+           (README, {"readme-headline": readme_headline(shapes, gpu, grid)})]
+    if gpu is not None:
+        bench["gpu-summary"] = gpu_summary(gpu)
+        out.append((GPU_DOCS, render_gpu(gpu)))
+    return out
 
 
 def render_gpu(gpu):
@@ -238,26 +341,16 @@ def update(page, bodies, check):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", default=str(DOCS), help="the page to rewrite")
-    parser.add_argument("--shapes", default=str(SHAPES),
-                        help="result of 'epoch_time --shapes'")
-    parser.add_argument("--tta", default=str(TTA),
-                        help="result of 'time_to_accuracy' ('' to leave its part alone)")
-    parser.add_argument("--gpu", default=str(GPU),
-                        help="result of 'benchmarks.gpu' ('' to leave docs/gpu.md alone)")
     parser.add_argument("--check", action="store_true",
                         help="rewrite nothing; exit 1 if the pages are not what the "
                              "results give")
     args = parser.parse_args(argv)
-    shapes = json.loads(Path(args.shapes).read_text())
+    shapes = json.loads(SHAPES.read_text())
     if isinstance(shapes, dict):  # a single-shape run
         shapes = [shapes]
-    tta = json.loads(Path(args.tta).read_text()) if args.tta else None
-    pages = [(Path(args.docs), render(shapes, tta))]
-    if args.gpu:
-        pages.append((GPU_DOCS, render_gpu(json.loads(Path(args.gpu).read_text()))))
     failed = False
-    for page, bodies in pages:
+    for page, bodies in pages(shapes, _json(TTA), _json(GPU), _json(GRID), _json(FIRST),
+                              _json(COMPARE)):
         stale = update(page, bodies, args.check)
         if args.check and stale:
             print(f"{page}: generated parts out of date: {', '.join(stale)} "

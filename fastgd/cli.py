@@ -237,6 +237,12 @@ def _make_estimator(args, task):
     if task == "regression" and args.multi_class is not None:
         raise CLIError("--multi-class applies to classification only")
     cls = FastSGDRegressor if task == "regression" else FastSGDClassifier
+    if args.cv is not None:
+        from . import FastSGDClassifierCV, FastSGDRegressorCV
+
+        cls = FastSGDRegressorCV if task == "regression" else FastSGDClassifierCV
+    elif args.grid:
+        raise CLIError("--grid needs --cv (the number of cross-validation folds)")
     options = {
         "loss": args.loss, "optimizer": args.optimizer, "batch_size": args.batch_size,
         "eta0": args.eta0, "max_iter": args.max_iter, "alpha": args.alpha,
@@ -252,12 +258,67 @@ def _make_estimator(args, task):
     if args.early_stopping:
         params["early_stopping"] = True
     params["random_state"] = args.random_state
+    if args.cv is not None:
+        params.update(param_grid=dict(args.grid or []), cv=args.cv)
     est = cls(**params)
     if args.learning_rate == "cosine":
         est.set_params(learning_rate=Cosine(T_max=est.max_iter))
     elif args.learning_rate is not None:
         est.set_params(learning_rate=args.learning_rate)
     return est
+
+
+def _grid_spec(text):
+    """``--grid NAME=VALUES``: ``a:b:n`` is n values from a to b (log-spaced when
+    both are positive, else evenly spaced); ``v1,v2,...`` the values themselves
+    (numbers, ``none`` or words)."""
+    import numpy as np
+
+    name, sep, values = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name or not values.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUES, got {text!r}")
+    parts = values.split(":")
+    if len(parts) == 3:
+        try:
+            a, b, n = float(parts[0]), float(parts[1]), int(parts[2])
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: a:b:n takes two numbers and a count") from None
+        if n < 1:
+            raise argparse.ArgumentTypeError(f"{text!r}: the count must be >= 1")
+        grid = (np.logspace(np.log10(a), np.log10(b), n) if a > 0 and b > 0
+                else np.linspace(a, b, n))
+        return name, [float(v) for v in grid]
+    return name, [_grid_value(v.strip()) for v in values.split(",")]
+
+
+def _grid_value(text):
+    if text.lower() == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _cv_report(est, task):
+    """Lines of a grid search's outcome: the best candidate, the top of the ranking."""
+    import numpy as np
+
+    res = est.cv_results_
+    metric = "R^2" if task == "regression" else "accuracy"
+    order = np.argsort(res["rank_test_score"], kind="stable")[:5]
+    lines = [f"grid search: {len(res['params'])} candidates x {est.n_splits_} folds; "
+             f"best {est.best_params_}, mean cross-validated {metric} "
+             f"{est.best_score_:.4f}"]
+    for i in order:
+        lines.append(f"  rank {res['rank_test_score'][i]:3d}: "
+                     f"{res['mean_test_score'][i]:.4f} +/- {res['std_test_score'][i]:.4f}"
+                     f"  {res['params'][i]}")
+    return lines
 
 
 def _tol(text):
@@ -309,12 +370,12 @@ def fit(args):
     not_converged = False
     try:
         with np.errstate(over="ignore", invalid="ignore"):
-            if args.progress:
+            if args.progress and args.cv is None:
                 est.set_params(verbose=1)  # the estimator's own tqdm bar over epochs
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 pipe.fit(X, y)
-            if args.progress:
+            if args.progress and args.cv is None:
                 est.set_params(verbose=0)  # the saved model is quiet
             not_converged = any(issubclass(w.category, ConvergenceWarning)
                                 for w in caught)
@@ -348,9 +409,31 @@ def fit(args):
              "--trust-pickle; a .skops name saves data only)" if as_pickle
              else f"saved {args.out}")
     print(_task_line(task, y, auto_reason))
+    if args.cv is not None:
+        print("\n".join(_cv_report(est, task)))
+        if args.cv_plot:
+            _save_cv_plot(est, args.cv_plot)
     print(f"{type(est).__name__}, {len(features)} features, {X.shape[0]} rows: "
           f"n_iter={est.n_iter_}{note}, training {metric}={score}; {saved}")
     return 0
+
+
+def _save_cv_plot(est, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import plot
+
+    ax = plot.cv_results(est)
+    try:
+        ax.figure.savefig(path, dpi=100)
+    except OSError as exc:
+        raise CLIError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(ax.figure)
+    print(f"grid plot written to {path}")
 
 
 # --------------------------------------------------------------------------- predict
@@ -387,8 +470,11 @@ def fastgd_types():
     from . import _state, optim, schedules
     from .linear_model import FastSGDClassifier, FastSGDRegressor
 
-    classes = {FastSGDClassifier, FastSGDRegressor, _state.TrainState,
-               _state.ScaledWeights, _state.ReplicaStreams}
+    from .linear_model import FastSGDClassifierCV, FastSGDRegressorCV
+
+    classes = {FastSGDClassifier, FastSGDRegressor, FastSGDClassifierCV,
+               FastSGDRegressorCV, _state.TrainState, _state.ScaledWeights,
+               _state.ReplicaStreams}
     for module, base in ((optim, optim.Optimizer), (schedules, schedules.Schedule)):
         classes.update(obj for obj in vars(module).values()
                        if isinstance(obj, type) and issubclass(obj, base))
@@ -624,6 +710,17 @@ def _add_fit_parser(sub, fmt):
     p_fit.add_argument("--scale", action=argparse.BooleanOptionalAction, default=True,
                        help="standardize the features (StandardScaler) before the model "
                             "(default: on)")
+    p_fit.add_argument("--cv", type=_number(int, 2, False), metavar="K",
+                       help="grid search: cross-validate every candidate of --grid over "
+                            "K folds, trained together (FastSGDRegressorCV / "
+                            "FastSGDClassifierCV), and keep the best on all rows")
+    p_fit.add_argument("--grid", type=_grid_spec, action="append", metavar="NAME=VALUES",
+                       help="a parameter of the grid: a:b:n (n values from a to b, "
+                            "log-spaced when positive) or v1,v2,...; repeat for more "
+                            "parameters (e.g. --grid alpha=1e-6:1e-2:5 --grid "
+                            "eta0=0.001,0.01)")
+    p_fit.add_argument("--cv-plot", metavar="FILE.png",
+                       help="with --cv: draw the mean test score over the grid")
     p_fit.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                        help="progress bar over epochs on stderr (default: on)")
     p_fit.set_defaults(func=fit)

@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from .schedules import Schedule
 
 __all__ = [
-    "batch_norm_effect", "compare_batch_modes", "fit_line", "grad_norms", "loss_curve",
-    "lr_schedule", "trace_2d",
+    "batch_norm_effect", "compare_batch_modes", "cv_results", "fit_line", "grad_norms",
+    "loss_curve", "lr_schedule", "trace_2d",
 ]
 
 _X_AXES = {
@@ -867,3 +867,131 @@ def batch_norm_effect(est: Any, X: ArrayLike, *,
     ax_raw.set_ylabel("per-feature statistic (log scale)")
     ax_bn.legend(loc="best")
     return fig
+
+
+def cv_results(search: Any, *, params: Sequence[str] | None = None,
+               ax: Axes | None = None) -> Axes:
+    """The validation score over a grid searched by :class:`fastgd.FastSGDRegressorCV`
+    or :class:`fastgd.FastSGDClassifierCV` (or scikit-learn's ``GridSearchCV``), with
+    the chosen candidate marked.
+
+    One varying parameter: the mean test score against its values, with a band of one
+    standard deviation over the folds. Two: a heat map of the mean test score (values
+    written in the cells). More: the candidates' mean scores from best to worst. A
+    parameter whose positive values span more than two decades gets a log axis.
+
+    Parameters
+    ----------
+    search : fitted search estimator
+        With ``cv_results_`` and ``best_index_``.
+    params : list of str or None, default=None
+        The grid parameters to draw (None: those that take more than one value).
+    ax : matplotlib Axes or None, default=None
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from fastgd import FastSGDRegressorCV, plot
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3)); y = X @ [1.0, -2.0, 0.5]
+    >>> search = FastSGDRegressorCV(param_grid={"alpha": [1e-4, 1e-2, 1.0],
+    ...                                         "eta0": [0.001, 0.01]},
+    ...                             cv=3, max_iter=10, random_state=0).fit(X, y)
+    >>> ax = plot.cv_results(search)
+    >>> ax.get_title()
+    'mean test score over 3 folds (best: alpha=0.0001, eta0=0.01)'
+    """
+    _check_fitted(search, "cv_results_")
+    res = search.cv_results_
+    cands = res["params"]
+    if params is None:
+        names = sorted({k for c in cands for k in c})
+        params = [k for k in names if len({repr(c.get(k)) for c in cands}) > 1]
+    mean = np.asarray(res["mean_test_score"], dtype=float)
+    std = np.asarray(res["std_test_score"], dtype=float)
+    best = int(search.best_index_)
+    ax = _axes(ax)
+    n_splits = sum(1 for k in res if k.startswith("split") and k.endswith("_test_score"))
+    chosen = ", ".join(f"{k}={_short(v)}" for k, v in cands[best].items())
+    ax.set_title(f"mean test score over {n_splits} folds (best: {chosen})")
+    if len(params) == 1:
+        _cv_curve(ax, cands, params[0], mean, std, best)
+    elif len(params) == 2:
+        _cv_heatmap(ax, cands, params, mean, best)
+    else:
+        order = np.argsort(-np.where(np.isnan(mean), -np.inf, mean))
+        ax.plot(np.arange(1, len(order) + 1), mean[order], "o-", ms=4)
+        ax.plot([1 + int(np.flatnonzero(order == best)[0])], [mean[best]], "*", ms=14,
+                color="C3", label="chosen")
+        ax.set_xlabel("candidate, by rank")
+        ax.set_ylabel("mean test score")
+        _integer_ticks(ax.xaxis)
+        ax.legend()
+    return ax
+
+
+def _short(value):
+    return f"{value:.3g}" if isinstance(value, numbers.Real) and not isinstance(
+        value, bool) else _short_repr(value)
+
+
+def _log_axis(values):
+    v = np.asarray([x for x in values if isinstance(x, numbers.Real)
+                    and not isinstance(x, bool)], dtype=float)
+    return v.size == len(values) and (v > 0).all() and v.max() / v.min() > 100
+
+
+def _cv_curve(ax, cands, name, mean, std, best):
+    values = [c.get(name) for c in cands]
+    numeric = all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
+    x = np.asarray(values, dtype=float) if numeric else np.arange(len(values))
+    order = np.argsort(x)
+    ax.plot(x[order], mean[order], "o-", label="mean test score")
+    ax.fill_between(x[order], (mean - std)[order], (mean + std)[order], alpha=0.25,
+                    label="± 1 std over folds")
+    ax.plot([x[best]], [mean[best]], "*", ms=14, color="C3", label="chosen")
+    if not numeric:
+        ax.set_xticks(np.arange(len(values)), [_short(v) for v in values])
+    elif _log_axis(values):
+        ax.set_xscale("log")
+    ax.set_xlabel(name)
+    ax.set_ylabel("mean test score")
+    ax.legend()
+
+
+def _cv_heatmap(ax, cands, names, mean, best):
+    cols = sorted({repr(c.get(names[0])): c.get(names[0]) for c in cands}.items(),
+                  key=lambda kv: _sort_key(kv[1]))
+    rows = sorted({repr(c.get(names[1])): c.get(names[1]) for c in cands}.items(),
+                  key=lambda kv: _sort_key(kv[1]))
+    col_at = {k: i for i, (k, _) in enumerate(cols)}
+    row_at = {k: i for i, (k, _) in enumerate(rows)}
+    grid = np.full((len(rows), len(cols)), np.nan)
+    for c, m in zip(cands, mean):
+        grid[row_at[repr(c.get(names[1]))], col_at[repr(c.get(names[0]))]] = m
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    ax.figure.colorbar(image, ax=ax, label="mean test score")
+    for (r, c), m in np.ndenumerate(grid):
+        if np.isfinite(m):
+            ax.text(c, r, f"{m:.3g}", ha="center", va="center", fontsize="small",
+                    color="white" if m < np.nanmean(grid) else "black")
+    b = cands[best]
+    ax.plot([col_at[repr(b.get(names[0]))]], [row_at[repr(b.get(names[1]))]], "*",
+            ms=18, color="C3", markeredgecolor="white", label="chosen")
+    ax.set_xticks(np.arange(len(cols)), [_short(v) for _, v in cols])
+    ax.set_yticks(np.arange(len(rows)), [_short(v) for _, v in rows])
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), fontsize="small")
+
+
+def _sort_key(value):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, repr(value))

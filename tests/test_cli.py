@@ -465,6 +465,8 @@ def test_fastgd_types_are_the_estimators_state_optimizers_and_schedules():
     types = fastgd_types()
     expected = {"fastgd.linear_model._regressor.FastSGDRegressor",
                 "fastgd.linear_model._classifier.FastSGDClassifier",
+                "fastgd.linear_model._cv.FastSGDRegressorCV",
+                "fastgd.linear_model._cv.FastSGDClassifierCV",
                 "fastgd._state.TrainState", "fastgd._state.ScaledWeights",
                 "fastgd._state.ReplicaStreams"}
     for module, base in ((optim, optim.Optimizer), (schedules, schedules.Schedule)):
@@ -572,3 +574,33 @@ def test_a_wrong_target_lists_the_columns(tmp_path, capsys, n_columns):
         assert "in all" not in line
     else:
         assert f"({n_columns} in all)" in line and repr(names[49]) in line
+
+
+def test_fit_with_a_grid_search(data, tmp_path, capsys):
+    """``--cv K --grid ...``: every candidate cross-validated in one run; the best on
+    all rows is the saved model, its report and plot name the grid."""
+    out, png = tmp_path / "cv.skops", tmp_path / "cv.png"
+    rc, stdout, err = _in_process(
+        capsys, "fit", data / "reg.csv", "--target", "y", "--out", out, "--cv", 3,
+        "--grid", "alpha=1e-6:1e-2:3", "--grid", "eta0=0.001,0.01", "--max-iter", 8,
+        "--tol", "none", "--random-state", 0, "--cv-plot", png)
+    assert rc == 0, err
+    lines = stdout.splitlines()
+    assert lines[1].startswith("grid search: 6 candidates x 3 folds; best {")
+    assert sum(line.lstrip().startswith("rank") for line in lines) == 5
+    assert png.exists()
+    search = load_model(out)["pipeline"][-1]
+    assert type(search).__name__ == "FastSGDRegressorCV"
+    assert search.param_grid == {"alpha": [1e-6, 1e-4, 1e-2], "eta0": [0.001, 0.01]}
+    df = pd.read_csv(data / "reg.csv")
+    pipe = load_model(out)["pipeline"]
+    Xs = pipe[0].transform(df[["a", "b", "c"]].to_numpy())
+    ref = FastSGDRegressor(max_iter=8, tol=None, random_state=0,
+                           **search.best_params_).fit(Xs, df["y"].to_numpy())
+    np.testing.assert_array_equal(search.coef_, ref.coef_)
+    rc, _, err = _in_process(capsys, "fit", data / "reg.csv", "--target", "y", "--out",
+                             out, "--grid", "alpha=0.1,1")
+    assert rc == 2 and "--grid needs --cv" in err
+    rc, _, err = _in_process(capsys, "fit", data / "reg.csv", "--target", "y", "--out",
+                             out, "--cv", 3, "--grid", "alpha")
+    assert rc == 2 and "NAME=VALUES" in err

@@ -279,3 +279,25 @@ def test_one_candidate_without_grid(reg_data):
     assert search.cv_results_["params"] == [{}]
     alone = FastSGDRegressor(max_iter=5, tol=None, random_state=0).fit(X, Y[:, 0])
     np.testing.assert_array_equal(search.coef_, alone.coef_)
+
+
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+CV_ESTIMATORS = [
+    FastSGDRegressorCV(param_grid={"alpha": [1e-4, 1e-3]}, cv=2, max_iter=5, tol=None,
+                       random_state=0),
+    FastSGDClassifierCV(param_grid={"alpha": [1e-4, 1e-3]}, cv=2, max_iter=5, tol=None,
+                        random_state=0),
+]
+
+
+def _expected_failed_checks(estimator):
+    # as the estimators they search over (tests/test_estimator_api.py)
+    return {name: "sample_weight is not equivalent to removing/repeating samples."
+            for name in ("check_sample_weight_equivalence_on_dense_data",
+                         "check_sample_weight_equivalence_on_sparse_data")}
+
+
+@parametrize_with_checks(CV_ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_search(estimator, check):
+    check(estimator)

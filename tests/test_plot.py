@@ -13,7 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from fastgd import FastSGDClassifier, FastSGDRegressor, minimize, plot
+from fastgd import FastSGDClassifier, FastSGDRegressor, FastSGDRegressorCV, minimize, plot
 from fastgd.schedules import Constant, Cosine, InverseScaling, Lambda, Sequential, Step, Warmup
 
 
@@ -510,6 +510,12 @@ def _draw_each_plot(data, fitted, scaled):
     runs = [minimize(_grad, [-5.0, -2.0], learning_rate=0.4, n_steps=20)]
     clipped = FastSGDRegressor(batch_size=16, clip_norm=0.5, max_iter=10, tol=None,
                                random_state=0).fit(10 * X, 10 * y)
+    cv = dict(cv=3, max_iter=5, tol=None, random_state=0)
+    search1 = FastSGDRegressorCV(param_grid={"alpha": [1e-5, 1e-3, 1e-1]}, **cv).fit(X, y)
+    search2 = FastSGDRegressorCV(param_grid={"alpha": [1e-5, 1e-3, 1e-1],
+                                             "eta0": [0.001, 0.01]}, **cv).fit(X, y)
+    search3 = FastSGDRegressorCV(param_grid={"alpha": [1e-5, 1e-3], "eta0": [0.001, 0.01],
+                                             "batch_size": [1, 8]}, **cv).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return [
@@ -522,6 +528,9 @@ def _draw_each_plot(data, fitted, scaled):
             ("grad_norms", plot.grad_norms(clipped).figure),
             ("compare_batch_modes", plot.compare_batch_modes(X, y, max_iter=3)),
             ("batch_norm_effect", plot.batch_norm_effect(bn_est, Xs)),
+            ("cv_results heat map", plot.cv_results(search2).figure),
+            ("cv_results curve", plot.cv_results(search1).figure),
+            ("cv_results many", plot.cv_results(search3).figure),
         ]
 
 
@@ -557,3 +566,29 @@ def test_every_plot_keeps_its_labels_inside_a_plain_savefig(data, fitted, scaled
             inside = box.x0 >= -0.5 and box.y0 >= -0.5 and box.x1 <= W + 0.5 \
                 and box.y1 <= H + 0.5
             assert inside, f"{name}: {t.get_text()!r} at {box.bounds} outside {W} x {H}"
+
+
+def test_cv_results_plots_the_grid_and_marks_the_choice(data):
+    X, y = data
+    search = FastSGDRegressorCV(param_grid={"alpha": [1e-5, 1e-3, 1e-1],
+                                            "eta0": [0.001, 0.01]},
+                                cv=3, max_iter=5, tol=None, random_state=0).fit(X, y)
+    ax = plot.cv_results(search)
+    image = ax.get_images()[0].get_array()
+    assert image.shape == (2, 3)  # eta0 down, alpha across
+    res = search.cv_results_
+    for c, params in enumerate(res["params"]):
+        r = [0.001, 0.01].index(params["eta0"])
+        col = [1e-5, 1e-3, 1e-1].index(params["alpha"])
+        assert image[r, col] == res["mean_test_score"][c]
+    star = [line for line in ax.get_lines() if line.get_label() == "chosen"][0]
+    best = search.best_params_
+    assert star.get_xdata()[0] == [1e-5, 1e-3, 1e-1].index(best["alpha"])
+    assert star.get_ydata()[0] == [0.001, 0.01].index(best["eta0"])
+    assert ax.get_xlabel() == "alpha" and ax.get_ylabel() == "eta0"
+    one = FastSGDRegressorCV(param_grid={"alpha": [1e-5, 1e-3, 1e-1]}, cv=3, max_iter=5,
+                             tol=None, random_state=0).fit(X, y)
+    ax1 = plot.cv_results(one)
+    assert ax1.get_xscale() == "log"  # four decades of alpha
+    curve = ax1.get_lines()[0]
+    np.testing.assert_array_equal(curve.get_ydata(), one.cv_results_["mean_test_score"])

@@ -91,8 +91,9 @@ FASTMATH_PLAIN = {"reassoc"}
 
 #: rows per block when several outputs share a per-sample epoch. Each output runs
 #: over a block in turn, so that its scalar state stays in registers for the block
-#: while the block's rows stay in cache for the next output.
-PLAIN_BLOCK_ROWS = 32
+#: while the block's rows stay in cache (L2) for the next output; a block is one call
+#: per output, whose set-up a longer block spreads over more rows.
+PLAIN_BLOCK_ROWS = 256
 
 
 @kernel(fastmath=FASTMATH_PLAIN, nogil=True)
@@ -124,16 +125,18 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
     block = n_rows if n_out == 1 else PLAIN_BLOCK_ROWS
     if block < 1:
         block = 1
+    # the first output through a block prefetches its rows for the others
+    lead = 0
+    while lead < n_out and not ctl.active[lead]:
+        lead += 1
     for b0 in range(0, n_rows, block):
         b1 = b0 + block if b0 + block < n_rows else n_rows
-        lead = True
         for k in range(n_out):
-            if not ctl.active[k]:
-                continue
-            # the first output through a block prefetches its rows for the others
-            _plain_output_block(rows, order, lookahead, b0, b1, k, lead, prog, st, ctl,
-                                out)
-            lead = False
+            if ctl.active[k]:
+                # (a flag computed here, not a constant: a constant argument would
+                # make Numba compile the callee twice, for the literal and for bool)
+                _plain_output_block(rows, order, lookahead, b0, b1, k, k == lead, prog,
+                                    st, ctl, out)
 
 
 @kernel(fastmath=FASTMATH_PLAIN, nogil=True)
@@ -370,8 +373,9 @@ def epoch_batch(rows, order, lookahead, prog, st, work, ctl, out):
     weff_all = work.weff
     mu = work.mu
     inv_sd = work.inv_sd
-    start = 0
-    while start < n_rows:
+    # a range, not a counter from 0: a constant first value would make Numba compile
+    # every callee twice (for the literal 0 and for int64)
+    for start in range(0, n_rows, prog.batch_size):
         stop = start + prog.batch_size
         if stop > n_rows:
             stop = n_rows
@@ -400,7 +404,6 @@ def epoch_batch(rows, order, lookahead, prog, st, work, ctl, out):
                 g[j] = 0.0
         batch_grad(rows, order, lookahead, start, stop, prog, ctl.active, work, out)
         batch_step(stop - start, prog, st, work, ctl, out)
-        start = stop
 
 
 @kernel(fastmath=FASTMATH, nogil=True)

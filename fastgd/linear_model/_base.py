@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import safe_sparse_dot
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .. import _compile_notice as compile_notice
 from .. import _device, _divergence
 from .._bookkeeping import DivergenceWarning
 from .._kernels.bundles import Rows
@@ -265,15 +266,16 @@ class BaseFastSGD(BaseEstimator):
         validation = make_score is not None
         hook = self._fastgd_begin(prog, rng, X.dtype, max_epochs, validation, progress)
         try:
-            n_iter, hist, rng = fit_output_groups(
-                state, prog, Rows(kernel_input(X), Y, sw, cw), train_idx,
-                n_jobs=thread_count(n_jobs), rng=rng, max_epochs=max_epochs,
-                tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-                shuffle=self.shuffle, shuffle_block=self.shuffle_block_size,
-                score=make_score, restore_best=self.restore_best_weights,
-                on_divergence=self.on_divergence, progress=progress, hook=hook,
-                backend=backend,
-            )
+            with compile_notice.watch(hook.bar if hook is not None else None):
+                n_iter, hist, rng = fit_output_groups(
+                    state, prog, Rows(kernel_input(X), Y, sw, cw), train_idx,
+                    n_jobs=thread_count(n_jobs), rng=rng, max_epochs=max_epochs,
+                    tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                    shuffle=self.shuffle, shuffle_block=self.shuffle_block_size,
+                    score=make_score, restore_best=self.restore_best_weights,
+                    on_divergence=self.on_divergence, progress=progress, hook=hook,
+                    backend=backend,
+                )
             if hook is not None:
                 hook.finish(n_iter, hist, partial=max_epochs < self.max_iter)
         finally:

@@ -35,6 +35,7 @@ from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import indexable
 
+from .. import _compile_notice as compile_notice
 from .._bookkeeping import OVERFLOW_MESSAGE, History, summarize
 from .._kernels.bundles import OutputParams, Rows
 from .._loop import fit_epochs
@@ -134,13 +135,14 @@ class SearchCVMixin:
         splits = list(check_cv(self.cv, y, classifier=is_classifier(self)).split(X, y))
         scorer = check_scoring(base, self.scoring)
         results = [[None] * (len(splits) + 1) for _ in candidates]
-        for group in self._groups(base, candidates, data):
-            passes = [(f, train) for f, (train, _) in enumerate(splits)]
-            if self.refit is not False:
-                passes.append((len(splits), np.arange(X.shape[0])))
-            for f, fits in self._run_passes(group, passes, data):
-                for c, fitted in fits.items():
-                    results[c][f] = fitted
+        with compile_notice.watch():
+            for group in self._groups(base, candidates, data):
+                passes = [(f, train) for f, (train, _) in enumerate(splits)]
+                if self.refit is not False:
+                    passes.append((len(splits), np.arange(X.shape[0])))
+                for f, fits in self._run_passes(group, passes, data):
+                    for c, fitted in fits.items():
+                        results[c][f] = fitted
         self._finish_search(candidates, results, splits, scorer, X, y)
         return self
 
