@@ -301,8 +301,9 @@ def _json(path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def pages(shapes, tta, gpu, grid, first, compare):
-    """[(page, {section: markdown})] for every page the results fill."""
+def pages(shapes, tta, gpu, grid, first, compare, docs=DOCS):
+    """[(page, {section: markdown})] for every page the results fill (``docs``: the
+    benchmarks page)."""
     from . import first_fit, grid_search
 
     bench = render(shapes, tta)
@@ -312,7 +313,7 @@ def pages(shapes, tta, gpu, grid, first, compare):
         bench["first-fit"] = first_fit.to_markdown(first)
     if compare is not None:
         bench["compare-trees"] = compare_table(compare)
-    out = [(DOCS, bench), (NOTES, {"targets": targets(shapes, tta)}),
+    out = [(Path(docs), bench), (NOTES, {"targets": targets(shapes, tta)}),
            (README, {"readme-headline": readme_headline(shapes, gpu, grid)})]
     if gpu is not None:
         bench["gpu-summary"] = gpu_summary(gpu)
@@ -341,16 +342,19 @@ def update(page, bodies, check):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", default=str(DOCS), help="the benchmarks page")
+    parser.add_argument("--shapes", default=str(SHAPES),
+                        help="result of 'epoch_time --shapes'")
     parser.add_argument("--check", action="store_true",
                         help="rewrite nothing; exit 1 if the pages are not what the "
                              "results give")
     args = parser.parse_args(argv)
-    shapes = json.loads(SHAPES.read_text())
+    shapes = json.loads(Path(args.shapes).read_text())
     if isinstance(shapes, dict):  # a single-shape run
         shapes = [shapes]
     failed = False
     for page, bodies in pages(shapes, _json(TTA), _json(GPU), _json(GRID), _json(FIRST),
-                              _json(COMPARE)):
+                              _json(COMPARE), docs=args.docs):
         stale = update(page, bodies, args.check)
         if args.check and stale:
             print(f"{page}: generated parts out of date: {', '.join(stale)} "

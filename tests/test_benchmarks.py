@@ -192,3 +192,27 @@ def test_target_verdicts_follow_the_figures():
     expect = ("**yes**: `n_jobs=-1`" if rows[render.TORCH]["seconds_per_epoch"]
               >= 15 * rows[render.MB_NJ]["seconds_per_epoch"] else "no")
     assert verdict("minibatch 256 with momentum") == expect
+
+
+def test_grid_search_quick(tmp_path, capsys):
+    out = tmp_path / "g.json"
+    assert bench_main.main(["grid_search", "--quick", "--out", str(out)]) == 0
+    res = json.loads(Path(str(out).replace(".json", "_quick.json")).read_text())
+    by = {(r["mode"], r["contender"]): r for r in res["compare"]}
+    # the search and GridSearchCV agree on the best candidate
+    for mode in ("per-sample", "minibatch 256, momentum"):
+        assert (by[(mode, "FastSGDRegressorCV n_jobs=-1")]["best_params"]
+                == by[(mode, "GridSearchCV(FastSGDRegressor) n_jobs=-1")]["best_params"])
+    assert [r["models"] for r in res["scaling"][:3]] == [1, 4, 16]
+    assert "| mode | models K |" in capsys.readouterr().out
+
+
+def test_first_fit_table():
+    from benchmarks import first_fit
+
+    row = {"cold": {"total_s": 5.0, "fit_s": 3.5}, "warm": {"total_s": 1.5, "fit_s": 0.1}}
+    res = {"trees": {"before": dict.fromkeys(first_fit.CONFIGS, row),
+                     "this version": dict.fromkeys(first_fit.CONFIGS, row)}}
+    table = first_fit.to_markdown(res)
+    assert "| before: cold cache (s) | before: warm cache (s) |" in table.splitlines()[0]
+    assert "| full batch | 5.00 (fit 3.50) | 1.50 | 5.00 (fit 3.50) | 1.50 |" in table
