@@ -523,7 +523,8 @@ def first_fit_times():
             "sklearn_process_s": sk}
 
 
-def to_markdown(res):
+def to_markdown(res, names=None):
+    """The run's table (``names``: only these contenders, in the run's order)."""
     if res["kind"] == "sparse":
         head = (f"Data: CSR {res['n_samples']:,} x {res['n_features']:,} float64, "
                 f"density {res['density'] * 100:g}% ({res['nnz']:,} non-zeros, "
@@ -543,6 +544,8 @@ def to_markdown(res):
         "|---|---:|---:|---:|---|---:|---:|",
     ]
     for r in res["rows"]:
+        if names is not None and r["name"] not in names:
+            continue
         peak = r.get("peak_mb_besides_X")
         peak = "n/a" if peak is None else f"{peak:.1f}"
         setup = "–" if r["setup_seconds"] is None else f"{r['setup_seconds'] * 1e3:.0f}"
@@ -574,7 +577,7 @@ def plot(res, path):
     import matplotlib.pyplot as plt
 
     rows = res["rows"]
-    fig, ax = plt.subplots(figsize=(9, 0.38 * len(rows) + 1.6))
+    fig, ax = plt.subplots(figsize=(9, 0.38 * len(rows) + 1.9), layout="constrained")
     ms = [r["seconds_per_epoch"] * 1e3 for r in rows]
     colors = ["tab:blue" if r["name"].startswith("fastgd") else "tab:gray" for r in rows]
     ax.barh(range(len(rows)), ms, color=colors)
@@ -590,8 +593,8 @@ def plot(res, path):
     kind = "CSR" if res["kind"] == "sparse" else "dense"
     ax.set_xlabel("ms per epoch (log scale; lower is better)")
     ax.set_title(f"One epoch, {kind} {res['n_samples']:,} x {res['n_features']:,} float64")
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    ax.set_xlim(right=max(ms) * 1.5)  # room for the last bar's label
+    fig.legend(fontsize=8, loc="outside lower center", ncol=2)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -57,6 +57,9 @@ FULL_F32_NJ = FULL + ", float32, n_jobs=-1"
 NUMPY = "NumPy minibatch 256, momentum"
 TORCH = "PyTorch CPU minibatch 256, momentum"
 
+# the contenders shown for the shapes besides the reference one (the JSON keeps all)
+SECONDARY = (SK, PS, PS_NJ, MB, MB_BLOCK, FULL, FULL_NJ, NUMPY, TORCH)
+
 _SECTION = re.compile(r"(<!-- render:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)"
                       r"(<!-- /render:(?P=name) -->)", re.S)
 
@@ -215,7 +218,10 @@ def targets(shapes, tta=None):
 def render(shapes, tta=None):
     """{section name: markdown} of ``docs/benchmarks.md``'s epoch-time parts and the
     time-to-accuracy table."""
-    bodies = {section_name(r): epoch_time.to_markdown(r) for r in shapes}
+    reference = next((r for r in shapes if r["kind"] == "dense"), None)
+    bodies = {section_name(r): epoch_time.to_markdown(
+        r, None if r is reference or r["kind"] == "sparse" else SECONDARY)
+        for r in shapes}
     if tta is not None:
         bodies["time-to-accuracy"] = (
             time_to_accuracy.to_markdown(tta).rstrip("\n")
@@ -266,10 +272,6 @@ def readme_headline(shapes, gpu, grid):
         f"momentum (batch 256, `shuffle=\"block\"`: {_ms(by, MB_BLOCK):.0f} ms per epoch, "
         f"{_ms(by, MB_BLOCK) / fl['stream'] * 1e-3:.2f}x the time to stream `X` "
         "once);",
-        f"- **full-batch gradient descent at the memory-bandwidth floor** "
-        f"({_ms(by, FULL_NJ):.1f} ms per epoch, "
-        f"{_ms(by, FULL_NJ) / fl['stream_threads'] * 1e-3:.2f}x streaming `X` with every "
-        "core);",
     ]
     if grid is not None:
         rows = {(r["mode"], r["contender"]): r["seconds"] for r in grid["compare"]}
@@ -311,9 +313,10 @@ def pages(shapes, tta, gpu, grid, first, compare, docs=DOCS):
         bench["grid-search"] = grid_search.to_markdown(grid)
     if first is not None:
         bench["first-fit"] = first_fit.to_markdown(first)
+    notes = {"targets": targets(shapes, tta)}
     if compare is not None:
-        bench["compare-trees"] = compare_table(compare)
-    out = [(Path(docs), bench), (NOTES, {"targets": targets(shapes, tta)}),
+        notes["compare-trees"] = compare_table(compare)
+    out = [(Path(docs), bench), (NOTES, notes),
            (README, {"readme-headline": readme_headline(shapes, gpu, grid)})]
     if gpu is not None:
         bench["gpu-summary"] = gpu_summary(gpu)
