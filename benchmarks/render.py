@@ -345,7 +345,9 @@ def update(page, bodies, check):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", default=str(DOCS), help="the benchmarks page")
+    parser.add_argument("--docs", default=None,
+                        help="render only this copy of the benchmarks page (default: "
+                             "every page the results fill)")
     parser.add_argument("--shapes", default=str(SHAPES),
                         help="result of 'epoch_time --shapes'")
     parser.add_argument("--check", action="store_true",
@@ -356,8 +358,11 @@ def main(argv=None):
     if isinstance(shapes, dict):  # a single-shape run
         shapes = [shapes]
     failed = False
-    for page, bodies in pages(shapes, _json(TTA), _json(GPU), _json(GRID), _json(FIRST),
-                              _json(COMPARE), docs=args.docs):
+    todo = pages(shapes, _json(TTA), _json(GPU), _json(GRID), _json(FIRST),
+                 _json(COMPARE), docs=args.docs or DOCS)
+    if args.docs is not None:
+        todo = todo[:1]
+    for page, bodies in todo:
         stale = update(page, bodies, args.check)
         if args.check and stale:
             print(f"{page}: generated parts out of date: {', '.join(stale)} "

@@ -23,6 +23,7 @@ those arrays.
 from __future__ import annotations
 
 import numbers
+import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -82,8 +83,6 @@ def _as_list(obj):
 
 def _labels(labels, default, what):
     if labels is None:  # long generated labels (nested schedules) on several lines
-        import textwrap
-
         return [textwrap.fill(lab, 60, subsequent_indent="  ") for lab in default]
     labels = [labels] if isinstance(labels, str) else list(labels)
     if len(labels) != len(default):
@@ -905,7 +904,7 @@ def cv_results(search: Any, *, params: Sequence[str] | None = None,
     ...                             cv=3, max_iter=10, random_state=0).fit(X, y)
     >>> ax = plot.cv_results(search)
     >>> ax.get_title()
-    'mean test score over 3 folds (best: alpha=0.0001, eta0=0.01)'
+    'mean test score over 3 folds\\nbest: alpha=0.0001, eta0=0.01'
     """
     _check_fitted(search, "cv_results_")
     res = search.cv_results_
@@ -919,7 +918,9 @@ def cv_results(search: Any, *, params: Sequence[str] | None = None,
     ax = _axes(ax)
     n_splits = sum(1 for k in res if k.startswith("split") and k.endswith("_test_score"))
     chosen = ", ".join(f"{k}={_short(v)}" for k, v in cands[best].items())
-    ax.set_title(f"mean test score over {n_splits} folds (best: {chosen})")
+    # the chosen candidate on lines of its own: a long one must not run off the figure
+    chosen = "\n".join(textwrap.wrap(f"best: {chosen}", 60))
+    ax.set_title(f"mean test score over {n_splits} folds\n{chosen}")
     if len(params) == 1:
         _cv_curve(ax, cands, params[0], mean, std, best)
     elif len(params) == 2:

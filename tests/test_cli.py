@@ -392,7 +392,10 @@ def test_demo_draws_sklearns_own_per_epoch_loss():
 def _in_process(capsys, *argv):
     """``main(argv)``: (status, stdout, stderr)."""
     capsys.readouterr()
-    rc = main([str(a) for a in argv])
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's usage errors
+        rc = exc.code
     out, err = capsys.readouterr()
     return rc, out, err
 
