@@ -16,13 +16,20 @@ from ._executors.base import InPlace
 from ._kernels.bundles import N_OUT
 from ._executors.gathered import Gathered, worth_gathering
 from ._executors.threaded import ThreadedBatches
-from ._orders import BlockShuffle, FullShuffle, SeedOrder, ShuffleAhead, StorageOrder
+from ._orders import (BlockShuffle, FullShuffle, SeedOrder, ShuffleAhead, StorageOrder,
+                      row_bytes)
 
-#: rows a thread sums per minibatch at least: handing a batch's rows to a thread costs
-#: tens of microseconds, which fewer rows do not pay back (docs/performance-notes.md)
-ROWS_PER_THREAD = 2048
-#: the smallest minibatch (rows) whose gradient is split over threads
-THREAD_MIN_BATCH = 2 * ROWS_PER_THREAD
+#: bytes of rows a thread sums per batch at least: handing a batch's rows to the threads
+#: and collecting their sums costs a few hundred microseconds (thread wake-ups), which
+#: smaller shares do not pay back (docs/performance-notes.md)
+BYTES_PER_THREAD = 2**20
+
+
+def row_threads(n_threads, batch_rows, X):
+    """Threads that share each batch's rows: as many as get ``BYTES_PER_THREAD`` of
+    its ``batch_rows`` rows of ``X`` each, at most ``n_threads`` (1: no split)."""
+    share = int(batch_rows * row_bytes(X) // BYTES_PER_THREAD)
+    return max(1, min(int(n_threads), share))
 
 
 def train(state, executor, orders, book, rng, max_epochs):
@@ -58,12 +65,10 @@ def plan(prog, rows, train_idx, *, shuffle, shuffle_block=None, n_threads=1,
         from ._executors.cuda import CudaEpochs
 
         return CudaEpochs(backend), SeedOrder(shuffle)
-    full = batch >= n_train
-    # a minibatch is split over as many threads as have ROWS_PER_THREAD rows each, so
-    # that many cores never make small batches slower than one
-    split = n_threads if full else min(n_threads, batch // ROWS_PER_THREAD)
-    if (split > 1 and not prog.plain and not prog.batch_norm
-            and (n_train >= 2 * split if full else batch >= THREAD_MIN_BATCH)):
+    # a batch is split over as many threads as get BYTES_PER_THREAD of it each, so that
+    # many cores never make small batches slower than one
+    split = row_threads(n_threads, min(batch, n_train), rows.X)
+    if split > 1 and not prog.plain and not prog.batch_norm:
         executor = ThreadedBatches(rows, kprog, split)
     elif worth_gathering(rows.X, shuffle, n_threads, 1 if prog.plain else batch):
         executor = Gathered(rows, kprog, prog.plain, threads=n_threads)
@@ -103,17 +108,20 @@ def fit_output_groups(state, prog, rows, train_idx, *, n_jobs, rng, **kwargs):
     Each group trains its outputs with its own copy of the shuffling stream, so the
     result is identical to one group (the kernels release the GIL). The multinomial
     model (one model) and batch norm (statistics shared by all outputs) run as one;
-    full batches and large minibatches share the rows of every batch between threads
+    batches of at least two ``BYTES_PER_THREAD`` share their rows between threads
     instead; the GPU runs every output at once. The groups are threads of this
     process whatever joblib backend is active around the fit: they write into this
     state's arrays.
     """
     n_out = state.n_outputs
     n_jobs = max(int(n_jobs), 1)
-    rows_split = not prog.plain and (prog.batch_size == 0
-                                     or prog.batch_size >= THREAD_MIN_BATCH)
+    n_train = train_idx.shape[0]
+    batch = prog.batch_size if 0 < prog.batch_size < n_train else n_train
+    on_device = kwargs.get("backend") is not None
+    rows_split = (not on_device and not prog.plain
+                  and row_threads(n_jobs, batch, rows.X) > 1)
     n_groups = min(n_jobs, n_out)
-    if (kwargs.get("backend") is not None or rows_split or n_groups == 1
+    if (on_device or rows_split or n_groups == 1
             or prog.multinomial or prog.batch_norm or kwargs.get("score")
             or kwargs.get("hook") or kwargs.get("progress")):
         n_iter, history = fit_epochs(state, prog, rows, train_idx, rng=rng,

@@ -19,6 +19,11 @@ distributed = pytest.importorskip("distributed")
 from fastgd import FastSGDClassifier, FastSGDRegressor  # noqa: E402
 import fastgd.dask as fdask  # noqa: E402
 from fastgd.schedules import Lambda  # noqa: E402
+from fitting import split_small_batches  # noqa: E402,F401 (a fixture)
+
+# the references below sum the small data's full batches over n_jobs row ranges,
+# as the "gd" strategy sums them per block
+pytestmark = pytest.mark.usefixtures("split_small_batches")
 
 ROUND_TIMEOUT = 60  # seconds per round: a stuck cluster fails the test, never hangs it
 

@@ -196,6 +196,9 @@ def test_which_epochs_are_gathered():
     assert not gather.worth_gathering(narrow, True, 1, 1)
     assert gather.worth_gathering(narrow, True, 2, 1)
     assert gather.worth_gathering(narrow, True, 2, 256)
+    # two threads: only minibatches of which a chunk holds two (800-byte rows, 3 MiB)
+    assert gather.worth_gathering(big, True, 2, 1024)
+    assert not gather.worth_gathering(big, True, 2, 2048)
     n = gather.GATHER_MIN_BYTES // 8 + 1
     csr = (np.zeros(n), np.zeros(n, dtype=np.int32), np.array([0, n]))
     assert gather.worth_gathering(csr, True, 2, 1)

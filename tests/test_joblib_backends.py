@@ -16,6 +16,8 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from fastgd import FastSGDClassifier, FastSGDRegressor
+from fitting import split_small_batches  # noqa: F401 (a fixture)
+
 try:
     from fastgd.linear_model._base import thread_count
 except ImportError:
@@ -92,6 +94,7 @@ def test_every_backend_and_n_jobs_give_the_sequential_model(problems, in_backend
         np.testing.assert_array_equal(intercept, ref_intercept, err_msg=f"n_jobs={n_jobs}")
 
 
+@pytest.mark.usefixtures("split_small_batches")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_backends_worker_count_is_not_fastgds_thread_count(problems, in_backend,
                                                              backend):
@@ -115,7 +118,7 @@ OTHER_THREADS = {
     # a full batch's gradient summed over 2 row ranges on 2 threads
     "full-batch row ranges": dict(batch_size="full", learning_rate="constant", eta0=0.1,
                                   n_jobs=2),
-    # a minibatch of >= 4,096 rows split the same way (THREAD_MIN_BATCH)
+    # a large minibatch split the same way
     "large-minibatch row ranges": dict(batch_size=4096, learning_rate="constant",
                                        eta0=0.1, n_jobs=2),
     # one output, shuffled epochs: a second thread copies the next rows ahead
@@ -123,6 +126,7 @@ OTHER_THREADS = {
 }
 
 
+@pytest.mark.usefixtures("split_small_batches")
 @pytest.mark.parametrize("place", list(OTHER_THREADS))
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_fastgds_other_threads_under_every_backend(in_backend, backend, place):

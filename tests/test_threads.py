@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastgd import FastSGDClassifier, FastSGDRegressor
+from fastgd import FastSGDClassifier, FastSGDRegressor, _loop
 from fitting import fit_quietly as _fit
+from fitting import split_small_batches
+
+#: the threshold of a fit outside these tests (their data are small: every test here
+#: but the threshold's own lowers it, ``split_small_batches``)
+BYTES_PER_THREAD = _loop.BYTES_PER_THREAD
+pytestmark = pytest.mark.usefixtures(split_small_batches.__name__)
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +85,10 @@ def test_threads_with_early_stopping_and_callbacks(data):
 @pytest.mark.parametrize("shuffle", [True, False, "block"])
 @pytest.mark.parametrize("params", MODES)
 def test_large_minibatch_threads_match_one_thread(params, shuffle, monkeypatch):
-    """Minibatches of at least THREAD_MIN_BATCH rows split their gradient over threads."""
+    """Large minibatches split their gradient over threads."""
     from fastgd._executors.threaded import ThreadedBatches
-    from fastgd._loop import THREAD_MIN_BATCH
+
+    batch = 4096
 
     calls = []
     threaded = ThreadedBatches.run
@@ -89,10 +96,10 @@ def test_large_minibatch_threads_match_one_thread(params, shuffle, monkeypatch):
                         lambda *a, **k: calls.append(1) or threaded(*a, **k))
 
     rng = np.random.default_rng(1)
-    n = 2 * THREAD_MIN_BATCH + 1000  # two full batches and a partial one
+    n = 2 * batch + 1000  # two full batches and a partial one
     X = rng.normal(size=(n, 5))
     Y = X @ rng.normal(size=(5, 2)) + 0.1 * rng.normal(size=(n, 2))
-    kw = dict(batch_size=THREAD_MIN_BATCH, max_iter=4, tol=None, random_state=0,
+    kw = dict(batch_size=batch, max_iter=4, tol=None, random_state=0,
               shuffle=shuffle, **params)
     for y in (Y[:, 0], Y):
         one = _fit(FastSGDRegressor(**kw), X, y)
@@ -139,23 +146,30 @@ def test_worker_threads_end_when_a_fit_raises(data, kind, stop, monkeypatch):
     assert left == []
 
 
-@pytest.mark.parametrize("batch, threads, expected", [
-    (4096, 16, 2), (8192, 16, 4), (100_000, 16, 16), (4095, 16, 1), (6000, 2, 2),
+@pytest.mark.parametrize("batch, d, dtype, threads, expected", [
+    # a 4,096-row float32 batch of 100 features (1.6 MB) stays on one thread: cut in two
+    # it ran 1.12x slower than one thread on 2 cores (1.20x on 16)
+    (4096, 100, np.float32, 16, 1), (8192, 100, np.float32, 16, 3),
+    (4096, 100, np.float64, 16, 3), (4096, 100, np.float64, 2, 2),
+    (2048, 100, np.float64, 16, 1), (100_000, 100, np.float64, 16, 16),
+    ("full", 3, np.float64, 16, 4), (4096, 3, np.float64, 16, 1),
 ])
-def test_minibatch_threads_get_enough_rows_each(batch, threads, expected):
-    """Many cores never split a minibatch into slivers: a thread gets a share only with
-    ROWS_PER_THREAD rows of it (n_jobs=-1 on 16 cores used to cut a 4,096-row batch in
-    16 and ran 2.1x slower than one thread)."""
+def test_batches_get_enough_bytes_per_thread(batch, d, dtype, threads, expected,
+                                             monkeypatch):
+    """Many cores never split a batch into slivers: a thread gets a share only with
+    ``BYTES_PER_THREAD`` of the batch's rows (n_jobs=-1 on 16 cores used to cut a
+    4,096-row batch in 16 and ran 2.1x slower than one thread)."""
     from fastgd._executors.threaded import ThreadedBatches
     from fastgd._kernels.bundles import Rows
-    from fastgd._loop import ROWS_PER_THREAD, plan
+    from fastgd._loop import plan
     from fastgd._program import lower
 
-    assert ROWS_PER_THREAD == 2048
+    monkeypatch.setattr(_loop, "BYTES_PER_THREAD", BYTES_PER_THREAD)
+    assert BYTES_PER_THREAD == 2**20
     est = FastSGDRegressor(batch_size=batch, optimizer="momentum")
     est._validate_params()
     n = 200_000
-    X = np.zeros((n, 3))
+    X = np.zeros((n, d), dtype=dtype)
     rows = Rows(X, np.zeros((n, 1)), np.ones(n), np.ones((1, 2)))
     executor, orders = plan(lower(est), rows, np.arange(n), shuffle=False,
                             n_threads=threads)

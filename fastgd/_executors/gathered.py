@@ -58,9 +58,13 @@ def worth_gathering(X, shuffle, threads, batch):
     in runs), data too large to stay in the caches, and C-ordered dense rows, or CSR
     with a second thread; on one thread, dense rows only from
     ``PER_SAMPLE_MIN_ROW_BYTES`` (``batch == 1``) or ``MINIBATCH_MIN_ROW_BYTES`` up
-    (CSR on one thread trains faster in place than copied).
+    (CSR on one thread trains faster in place than copied); with a second thread,
+    only minibatches of which a chunk holds two or more (a chunk of one batch hands
+    work between the threads at every batch, which costs more than the copy saves).
     """
     if isinstance(shuffle, str) or not shuffle:
+        return False
+    if threads >= 2 and batch > 1 and 2 * batch * row_bytes(X) > CHUNK_BYTES:
         return False
     if isinstance(X, np.ndarray):
         if not X.flags.c_contiguous:

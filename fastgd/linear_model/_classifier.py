@@ -74,8 +74,8 @@ class FastSGDClassifier(ClassifierMixin, BaseFastSGD):
         scikit-learn's formulas.
     n_jobs : int or None, default=None
         Threads over which one-vs-rest classes are split (results do not depend on
-        it); in full-batch mode and with minibatches of at least 4,096 rows, threads
-        over row ranges as in :class:`FastSGDRegressor` (deterministic for a given
+        it); for batches of at least 1 MiB of rows per thread, threads over row
+        ranges as in :class:`FastSGDRegressor` (deterministic for a given
         ``n_jobs``); for a binary or multinomial model trained per sample or by small
         minibatches, a second thread that copies the next rows of shuffled epochs
         (results do not depend on it). ``None``: one thread; -1: every core. Always

@@ -70,10 +70,11 @@ class FastSGDRegressor(RegressorMixin, BaseFastSGD):
         the rows of each block in a random order (every row once per epoch); much
         less random memory access on data larger than the caches.
     n_jobs : int or None, default=None
-        Threads for full-batch training (``batch_size="full"``) and minibatches of at
-        least 4,096 rows: each batch's gradient sum is split over row ranges, then
-        added in a fixed order, so results are identical for a given ``n_jobs`` (and
-        differ by rounding between values). -1: all cores. With 2-D ``y`` and smaller
+        Threads for batches (full or minibatch) of at least 1 MiB of rows per thread
+        (as many threads as get 1 MiB, at most ``n_jobs``): each batch's gradient sum
+        is split over row ranges, then added in a fixed order, so results are
+        identical for a given ``n_jobs`` and data size (and differ by rounding between
+        values). -1: all cores. With 2-D ``y`` and smaller
         batches, the outputs are split over the threads instead. With one output,
         per-sample SGD and smaller minibatches with ``shuffle=True`` on data larger
         than the caches use a second thread to copy the next rows of the epoch (and
