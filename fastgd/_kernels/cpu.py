@@ -129,21 +129,41 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
     lead = 0
     while lead < n_out and not ctl.active[lead]:
         lead += 1
+    # invscaling without warm-up divides by t ** power_t at every row: the outputs of a
+    # block at the same count with the same power_t share one table of those powers
+    # (the same calls, the same bits); a grid search's models all are
+    shared = (n_out > 1 and prog.sched_unit != rules.UNIT_EPOCH
+              and prog.sched_code == rules.SCHED_INVSCALING)
+    powers = np.empty(block if shared else 0)
     for b0 in range(0, n_rows, block):
         b1 = b0 + block if b0 + block < n_rows else n_rows
+        table_t = -1.0
+        table_p = 0.0
         for k in range(n_out):
             if ctl.active[k]:
-                # (a flag computed here, not a constant: a constant argument would
+                use = (shared and ctl.eta_fixed[k] <= 0.0
+                       and prog.sched_sp[k, 1] == 0.0)
+                if use:
+                    t_k = st.updates[k] + 1.0
+                    p_k = prog.sched_sp[k, 3]
+                    if t_k != table_t or p_k != table_p:
+                        for r in range(b1 - b0):
+                            powers[r] = math.pow(t_k + r, p_k)
+                        table_t = t_k
+                        table_p = p_k
+                # (flags computed here, not constants: a constant argument would
                 # make Numba compile the callee twice, for the literal and for bool)
                 _plain_output_block(rows, order, lookahead, b0, b1, k, k == lead, prog,
-                                    st, ctl, out)
+                                    st, ctl, out, powers, use)
 
 
 @kernel(fastmath=FASTMATH_PLAIN, nogil=True)
-def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, out):
+def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, out,
+                        powers, use_powers):
     """Output ``k`` of :func:`epoch_plain` over positions ``b0:b1`` of ``order``; its
     scalar state and hyper-parameters in registers for the block. ``pf``: prefetch
-    the rows ahead."""
+    the rows ahead. ``use_powers``: the rate is ``eta0 / powers[ii - b0]``
+    (invscaling, :func:`epoch_plain`'s table), what ``lr_at`` gives."""
     X = rows.X
     Y = rows.Y
     sw = rows.sw
@@ -215,6 +235,8 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
             eta = fixed
         elif eta_same:
             eta = eta_call
+        elif use_powers:
+            eta = sp[0] / powers[ii - b0]
         else:
             eta = lr_at(prog.sched_code, sp, t - 1.0)
         if first:
