@@ -29,6 +29,7 @@ from . import epoch_time, time_to_accuracy
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "benchmarks.md"
 GPU_DOCS = ROOT / "docs" / "gpu.md"
+GRID_DOCS = ROOT / "docs" / "grid-search.md"
 NOTES = ROOT / "docs" / "performance-notes.md"
 README = ROOT / "README.md"
 RESULTS = Path(__file__).parent / "results"
@@ -247,6 +248,21 @@ def gpu_summary(gpu):
     return "\n".join(lines)
 
 
+def grid_summary(grid):
+    """The grid-search page's table: per mode, the seconds of one fit, of the search
+    with every core, and of ``GridSearchCV`` over each estimator."""
+    want = ("one fit", "FastSGDRegressorCV n_jobs=-1",
+            "GridSearchCV(FastSGDRegressor) n_jobs=-1",
+            "GridSearchCV(SGDRegressor) n_jobs=-1")
+    by = {(r["mode"], r["contender"]): r for r in grid["compare"]}
+    lines = ["| mode | " + " | ".join(want) + " |", "|---|" + "---:|" * len(want)]
+    for mode in dict.fromkeys(r["mode"] for r in grid["compare"]):
+        cells = [f"{by[(mode, name)]['seconds']:.1f} s" if (mode, name) in by else "-"
+                 for name in want]
+        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def compare_table(res):
     lines = ["| mode (1M x 100 float64, one fit) | before (ms / epoch) | after | "
              "after / before |", "|---|---:|---:|---:|"]
@@ -321,6 +337,8 @@ def pages(shapes, tta, gpu, grid, first, compare, docs=DOCS):
     if gpu is not None:
         bench["gpu-summary"] = gpu_summary(gpu)
         out.append((GPU_DOCS, render_gpu(gpu)))
+    if grid is not None:
+        out.append((GRID_DOCS, {"grid-search-summary": grid_summary(grid)}))
     return out
 
 

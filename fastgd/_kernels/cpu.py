@@ -40,8 +40,8 @@ from ._jit import kernel
 from .bundles import (OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE, OUT_UPDATES,
                       OUT_WEIGHT, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT, S_INTERCEPT,
                       S_L1NORM, S_SQNORM, S_U, S_WSCALE)
-from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_axpy, row_dot,
-                   row_dot_sq, row_l1_truncate, sample_prefetch)
+from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_add_sq,
+                   row_axpy, row_dot, row_dot_sq, row_l1_truncate, sample_prefetch)
 
 FASTMATH = {"reassoc", "contract"}
 
@@ -169,7 +169,6 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
     sw = rows.sw
     W = st.W
     AW = st.AW
-    Q = st.Q
     SC = st.SC
     penalty = prog.penalty
     alpha = prog.alpha[k]
@@ -279,9 +278,12 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
         # into the loop that uses it, one vector division per element
         step = update / wscale
         if update != 0.0:
-            l2acc, l1acc = row_add_norms(X, i, step, W, k)
+            if l1_on:
+                l2acc, l1acc = row_add_norms(X, i, step, W, k)
+                l1norm = l1acc * wscale
+            else:  # the objective reads the L1 norm only with an L1 part
+                l2acc = row_add_sq(X, i, step, W, k)
             sqnorm = l2acc * (wscale * wscale)
-            l1norm = l1acc * wscale
             if prog.fit_intercept:
                 intercept += update * prog.intercept_decay
         if average > 0.0 and average <= t:
@@ -294,7 +296,7 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
             avg_intercept += (intercept - avg_intercept) / num_iter
         if l1_on:
             u += l1_ratio * eta * alpha
-            row_l1_truncate(X, i, W, Q, k, u, wscale)
+            row_l1_truncate(X, i, W, st.Q, k, u, wscale)
         t = t + 1.0
     st.updates[k] = t - 1.0
     SC[k, S_WSCALE] = wscale

@@ -39,6 +39,10 @@ def row_add_norms(X, i, c, W, k):
     """``W[k] += c * x_i``; return (sum of w_j^2, sum of |w_j|) over the touched j."""
 
 
+def row_add_sq(X, i, c, W, k):
+    """``W[k] += c * x_i``; return the sum of w_j^2 over the touched j."""
+
+
 def row_l1_truncate(X, i, W, Q, k, u, wscale):
     """scikit-learn's cumulative L1 truncation of the touched weights of output k."""
 
@@ -127,6 +131,30 @@ def _ov_row_add_norms(X, i, c, W, k):
             l2 += wj * wj
             l1 += abs(wj)
         return l2, l1
+    return impl
+
+
+@overload(row_add_sq, inline="always")
+def _ov_row_add_sq(X, i, c, W, k):
+    if _is_csr(X):
+        def impl(X, i, c, W, k):
+            data, indices, indptr = X
+            l2 = 0.0
+            for jj in range(indptr[i], indptr[i + 1]):
+                j = indices[jj]
+                wj = W[k, j] + data[jj] * c
+                W[k, j] = wj
+                l2 += wj * wj
+            return l2
+        return impl
+
+    def impl(X, i, c, W, k):
+        l2 = 0.0
+        for j in range(X.shape[1]):
+            wj = W[k, j] + X[i, j] * c
+            W[k, j] = wj
+            l2 += wj * wj
+        return l2
     return impl
 
 
