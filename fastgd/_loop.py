@@ -25,10 +25,14 @@ from ._orders import (BlockShuffle, FullShuffle, SeedOrder, ShuffleAhead, Storag
 BYTES_PER_THREAD = 2**20
 
 
-def row_threads(n_threads, batch_rows, X):
-    """Threads that share each batch's rows: as many as get ``BYTES_PER_THREAD`` of
-    its ``batch_rows`` rows of ``X`` each, at most ``n_threads`` (1: no split)."""
-    share = int(batch_rows * row_bytes(X) // BYTES_PER_THREAD)
+def row_threads(prog, X, n_train, n_threads):
+    """Threads that share the rows of each batch of ``prog`` over ``n_train`` rows of
+    ``X``: as many as get ``BYTES_PER_THREAD`` of them each, at most ``n_threads``; 1
+    (no split) for per-sample SGD and batch norm (its statistics need one pass)."""
+    if prog.plain or prog.batch_norm:
+        return 1
+    batch = n_train if prog.batch_size <= 0 else min(prog.batch_size, n_train)
+    share = int(batch * row_bytes(X) // BYTES_PER_THREAD)
     return max(1, min(int(n_threads), share))
 
 
@@ -67,8 +71,8 @@ def plan(prog, rows, train_idx, *, shuffle, shuffle_block=None, n_threads=1,
         return CudaEpochs(backend), SeedOrder(shuffle)
     # a batch is split over as many threads as get BYTES_PER_THREAD of it each, so that
     # many cores never make small batches slower than one
-    split = row_threads(n_threads, min(batch, n_train), rows.X)
-    if split > 1 and not prog.plain and not prog.batch_norm:
+    split = row_threads(prog, rows.X, n_train, n_threads)
+    if split > 1:
         executor = ThreadedBatches(rows, kprog, split)
     elif worth_gathering(rows.X, shuffle, n_threads, 1 if prog.plain else batch):
         executor = Gathered(rows, kprog, prog.plain, threads=n_threads)
@@ -115,11 +119,9 @@ def fit_output_groups(state, prog, rows, train_idx, *, n_jobs, rng, **kwargs):
     """
     n_out = state.n_outputs
     n_jobs = max(int(n_jobs), 1)
-    n_train = train_idx.shape[0]
-    batch = prog.batch_size if 0 < prog.batch_size < n_train else n_train
     on_device = kwargs.get("backend") is not None
-    rows_split = (not on_device and not prog.plain
-                  and row_threads(n_jobs, batch, rows.X) > 1)
+    rows_split = (not on_device
+                  and row_threads(prog, rows.X, train_idx.shape[0], n_jobs) > 1)
     n_groups = min(n_jobs, n_out)
     if (on_device or rows_split or n_groups == 1
             or prog.multinomial or prog.batch_norm or kwargs.get("score")
