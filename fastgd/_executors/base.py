@@ -10,7 +10,7 @@ training loop (:mod:`fastgd._loop`) does everything else.
 import numpy as np
 
 from .._kernels import cpu
-from .._kernels.bundles import N_OUT, BatchWork
+from .._kernels.bundles import GRAD_ROWS, N_OUT, BatchWork
 
 
 class Executor:
@@ -33,7 +33,7 @@ def batch_work(n_outputs, n_features):
     """Scratch arrays of the batch loop (:class:`~fastgd._kernels.bundles.BatchWork`)."""
     k, d1 = n_outputs, n_features + 1
     return BatchWork(np.zeros((k, d1)), np.zeros(d1), np.zeros(d1), np.zeros((k, d1)),
-                     np.zeros(k), np.zeros(k), np.zeros((k, 3)))
+                     np.zeros(k), np.zeros(k), np.zeros((k, 3)), np.zeros((k, GRAD_ROWS)))
 
 
 class CpuExecutor(Executor):

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._kernels import cpu
-from .._kernels.bundles import OUT_LOSS, OUT_OBJECTIVE, OUT_WEIGHT, BatchWork
+from .._kernels.bundles import GRAD_ROWS, OUT_LOSS, OUT_OBJECTIVE, OUT_WEIGHT, BatchWork
 from .base import CpuExecutor
 
 #: the statistics the gradient pass adds (the step adds the others)
@@ -30,7 +30,8 @@ class ThreadedBatches(CpuExecutor):
         super().start(state)
         k, d1 = state.n_outputs, state.n_features + 1
         self.parts = [(np.zeros((k, d1)), self.new_stats(state), np.zeros(k),
-                       np.zeros((k, 3))) for _ in range(self.n_threads)]
+                       np.zeros((k, 3)), np.zeros((k, GRAD_ROWS)))
+                      for _ in range(self.n_threads)]
 
     def run(self, state, order, ctl, n_epochs=1):
         out = self.new_stats(state)
@@ -44,10 +45,10 @@ class ThreadedBatches(CpuExecutor):
             beff = theta[:, -1].copy()
 
             def part(c, bounds=bounds, beff=beff):
-                g, o, p, acc = self.parts[c]
+                g, o, p, acc, r = self.parts[c]
                 g[...] = 0.0
                 o[...] = 0.0
-                work = BatchWork(g, self.work.mu, self.work.inv_sd, theta, beff, p, acc)
+                work = BatchWork(g, self.work.mu, self.work.inv_sd, theta, beff, p, acc, r)
                 cpu.batch_grad(self.rows, rows_at, order.lookahead, bounds[c],
                                bounds[c + 1], self.kprog, ctl.active, work, o)
 
@@ -57,7 +58,7 @@ class ThreadedBatches(CpuExecutor):
             for f in futures:
                 f.result()
             G[...] = 0.0
-            for g, o, _, _ in self.parts:  # fixed order: the same sum for a thread count
+            for g, o, _, _, _ in self.parts:  # fixed order: the same sum for a thread count
                 G += g
                 for col in LOSS_SUMS:
                     out[:, col] += o[:, col]

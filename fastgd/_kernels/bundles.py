@@ -73,11 +73,15 @@ BatchState = namedtuple("BatchState", "theta avg opt_state step updates bn_mean 
 #: the averaged weights in Bottou's lazy form, ``Q`` the L1 ledger, ``updates`` (K,)
 PlainState = namedtuple("PlainState", "W AW Q SC updates")
 
+#: rows of a batch whose residuals several outputs keep before adding their gradient
+GRAD_ROWS = 64
+
 #: ``G`` (K, d+1) gradient sums, ``mu``/``inv_sd`` (d+1) batch normalization of the
 #: current batch, ``weff``/``beff`` the weights as seen by the raw features,
 #: ``pred`` (K) the predictions of one row, ``acc`` (K, 3) the loss sums of one call
-#: (the ``OUT_OBJECTIVE``, ``OUT_LOSS``, ``OUT_WEIGHT`` columns)
-BatchWork = namedtuple("BatchWork", "G mu inv_sd weff beff pred acc")
+#: (the ``OUT_OBJECTIVE``, ``OUT_LOSS``, ``OUT_WEIGHT`` columns), ``R`` (K, GRAD_ROWS)
+#: the residuals of the rows whose gradient has not been summed yet
+BatchWork = namedtuple("BatchWork", "G mu inv_sd weff beff pred acc R")
 
 #: gathered rows of one chunk: ``B`` (rows of X, or a CSR tuple), ``YB``, ``swB``, and
 #: ``order`` = 0, 1, 2, ... (the chunk in storage order)

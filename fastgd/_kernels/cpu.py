@@ -37,11 +37,12 @@ from numba.extending import overload
 
 from . import rules
 from ._jit import kernel
-from .bundles import (OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE, OUT_UPDATES,
-                      OUT_WEIGHT, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT, S_INTERCEPT,
-                      S_L1NORM, S_SQNORM, S_U, S_WSCALE)
+from .bundles import (GRAD_ROWS, OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE,
+                      OUT_UPDATES, OUT_WEIGHT, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT,
+                      S_INTERCEPT, S_L1NORM, S_SQNORM, S_U, S_WSCALE)
 from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_add_sq,
-                   row_axpy, row_dot, row_dot_sq, row_l1_truncate, sample_prefetch)
+                   row_axpy, row_dot, row_dot_sq, row_l1_truncate, rows_axpy,
+                   sample_prefetch)
 
 FASTMATH = {"reassoc", "contract"}
 
@@ -495,7 +496,7 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
 
     Predictions use ``work.weff``/``work.beff`` (the weights as seen by the raw
     features). Each call only reads shared data, so disjoint row ranges can run in
-    parallel threads with their own ``G``/``pred``/``out``.
+    parallel threads with their own ``G``/``pred``/``R``/``out``.
 
     With ``r_ik = c s_i l'(x_i . w_k + b_k, y_ik)`` (class weight, sample weight, loss
     derivative clipped as scikit-learn's; the softmax's ``p_ik - y_ik`` for the
@@ -527,23 +528,28 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
     # one prefetch loop for both kinds, as in _one_output_grad
     pf_rows = lookahead if lookahead.shape[0] > 0 else order
     shift = 0 if lookahead.shape[0] > 0 else PREFETCH_DISTANCE
-    for ii in range(start, stop):
-        if ii + 2 * shift < n_rows:
-            index_prefetch(X, pf_rows[ii + 2 * shift])
-        if ii + shift < n_rows:
-            ahead = pf_rows[ii + shift]
-            if ahead >= 0:
-                sample_prefetch(X, Y, sw, ahead)
-        i = order[ii]
-        s = sw[i]
-        for k in range(n_out):
-            if active[k]:
-                pred[k] = beff[k] + row_dot(X, i, weff, k)
-        if prog.multinomial:
-            for k0 in range(0, n_out, n_t):
-                if active[k0]:
-                    _softmax_row(X, Y, i, s, k0, n_t, cw, pred, G, acc)
-        else:
+    # GRAD_ROWS rows at a time: their residuals r_ik first, then their sum into G
+    # (rows_axpy: each G[k] loaded and stored once per few rows, not once per row)
+    R = work.R
+    for c0 in range(start, stop, GRAD_ROWS):
+        c1 = c0 + GRAD_ROWS if c0 + GRAD_ROWS < stop else stop
+        for ii in range(c0, c1):
+            if ii + 2 * shift < n_rows:
+                index_prefetch(X, pf_rows[ii + 2 * shift])
+            if ii + shift < n_rows:
+                ahead = pf_rows[ii + shift]
+                if ahead >= 0:
+                    sample_prefetch(X, Y, sw, ahead)
+            i = order[ii]
+            s = sw[i]
+            for k in range(n_out):
+                if active[k]:
+                    pred[k] = beff[k] + row_dot(X, i, weff, k)
+            if prog.multinomial:
+                for k0 in range(0, n_out, n_t):
+                    if active[k0]:
+                        _softmax_row(Y, i, ii - c0, s, k0, n_t, cw, pred, R, G, acc)
+                continue
             # output k = g * n_t + j predicts target column j (several models of the
             # same targets in one pass: fastgd's CV estimators)
             k = 0
@@ -559,20 +565,30 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
                         class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
                         d = class_weight * s * clip_dloss(
                             loss_dloss(prog.loss_code, pred[k], yi, eps))
+                        R[k, ii - c0] = d
                         if d != 0.0:
-                            row_axpy(X, i, d, G, k)
                             G[k, n_features] += d
                     k += 1
+        _rows_axpy(X, order, c0, c1, R, G, active)
     for k in range(n_out):
         for c in range(3):
             out[k, c] += acc[k, c]
 
 
+@kernel(fastmath={"contract"}, nogil=True)
+def _rows_axpy(X, order, c0, c1, R, G, active):
+    """:func:`~fastgd._kernels.rows.rows_axpy`, compiled without ``reassoc``: the
+    additions of several rows to one ``G[k, j]`` must stay in row order (a fused
+    multiply-add each, as :func:`~fastgd._kernels.rows.row_axpy` does per row)."""
+    rows_axpy(X, order, c0, c1, R, G, active)
+
+
 @kernel(fastmath=FASTMATH, nogil=True)
-def _softmax_row(X, Y, i, s, k0, n_t, cw, pred, G, out):
+def _softmax_row(Y, i, col, s, k0, n_t, cw, pred, R, G, out):
     """Row ``i`` of the multinomial model whose ``n_t`` logits are outputs
     ``k0 .. k0 + n_t - 1`` (predictions in ``pred``): its loss sums to ``out[k0]``
-    (columns ``OUT_OBJECTIVE``, ``OUT_LOSS``, ``OUT_WEIGHT``), its gradient to ``G``."""
+    (columns ``OUT_OBJECTIVE``, ``OUT_LOSS``, ``OUT_WEIGHT``), its residuals to column
+    ``col`` of ``R`` and their sum to the intercepts' column of ``G``."""
     n_features = G.shape[1] - 1
     # class weight of the sample's class (Y is one-hot)
     c_i = 0.0
@@ -594,8 +610,8 @@ def _softmax_row(X, Y, i, s, k0, n_t, cw, pred, G, out):
     out[k0, OUT_OBJECTIVE] += lv
     for j in range(n_t):
         d = c_i * s * (math.exp(pred[k0 + j] - lse) - Y[i, j])
+        R[k0 + j, col] = d
         if d != 0.0:
-            row_axpy(X, i, d, G, k0 + j)
             G[k0 + j, n_features] += d
 
 

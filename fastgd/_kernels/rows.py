@@ -35,6 +35,12 @@ def row_axpy(X, i, c, out, k):
     """``out[k] += c * x_i``."""
 
 
+def rows_axpy(X, order, c0, c1, R, G, active):
+    """``G[k, :d] += R[k, ii - c0] * x_order[ii]`` for ``ii`` in ``c0:c1``, each active
+    output k, rows in order (so each ``G[k, j]`` sums as :func:`row_axpy` row by row
+    would; a zero ``R`` adds an exact zero)."""
+
+
 def row_add_norms(X, i, c, W, k):
     """``W[k] += c * x_i``; return (sum of w_j^2, sum of |w_j|) over the touched j."""
 
@@ -103,6 +109,60 @@ def _ov_row_axpy(X, i, c, out, k):
     def impl(X, i, c, out, k):
         for j in range(X.shape[1]):
             out[k, j] += c * X[i, j]
+    return impl
+
+
+#: rows a dense :func:`rows_axpy` adds per pass over the outputs' gradients (the loop
+#: below names that many rows)
+AXPY_ROWS = 4
+
+
+@overload(rows_axpy, inline="always")
+def _ov_rows_axpy(X, order, c0, c1, R, G, active):
+    if _is_csr(X):
+        def impl(X, order, c0, c1, R, G, active):
+            for ii in range(c0, c1):
+                i = order[ii]
+                for k in range(G.shape[0]):
+                    if active[k] and R[k, ii - c0] != 0.0:
+                        row_axpy(X, i, R[k, ii - c0], G, k)
+        return impl
+
+    # Dense rows: each output's gradient is loaded and stored once per AXPY_ROWS rows
+    # instead of once per row (half of the row-by-row loop's memory operations), while
+    # those rows stay in L1 for every output; the additions to each G[k, j] stay in
+    # row order.
+    def impl(X, order, c0, c1, R, G, active):
+        d = X.shape[1]
+        ii = c0
+        while ii + AXPY_ROWS <= c1:
+            i0 = order[ii]
+            i1 = order[ii + 1]
+            i2 = order[ii + 2]
+            i3 = order[ii + 3]
+            for k in range(G.shape[0]):
+                if not active[k]:
+                    continue
+                r0 = R[k, ii - c0]
+                r1 = R[k, ii + 1 - c0]
+                r2 = R[k, ii + 2 - c0]
+                r3 = R[k, ii + 3 - c0]
+                for j in range(d):
+                    g = G[k, j]
+                    g += r0 * X[i0, j]
+                    g += r1 * X[i1, j]
+                    g += r2 * X[i2, j]
+                    g += r3 * X[i3, j]
+                    G[k, j] = g
+            ii += AXPY_ROWS
+        while ii < c1:
+            i = order[ii]
+            for k in range(G.shape[0]):
+                if active[k]:
+                    r = R[k, ii - c0]
+                    for j in range(d):
+                        G[k, j] += r * X[i, j]
+            ii += 1
     return impl
 
 
