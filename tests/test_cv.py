@@ -88,6 +88,9 @@ def _check_against_alone(search, Est, base, grid, X, y, splits):
     np.testing.assert_array_equal(search.coef_, best.coef_)
     np.testing.assert_array_equal(search.intercept_, best.intercept_)
     np.testing.assert_array_equal(search.predict(X), best.predict(X))
+    # the diagnostics too (per-sample: the rows' ||x||^2 come from a table shared by
+    # the models of a block, and alone from the row)
+    assert search.best_estimator_.grad_norm_curve_ == best.grad_norm_curve_
 
 
 @pytest.mark.parametrize("case", list(REGRESSION))

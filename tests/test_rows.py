@@ -1,6 +1,7 @@
-"""The row helpers of the compiled loops (fastgd._kernels.rows) against row-by-row
-references: the batched gradient sum must add rows in the same order as one row at a
-time, bit for bit, so that a model in a pass of many equals its fit alone."""
+"""The row helpers of the compiled loops (fastgd._kernels.rows) against references:
+the batched gradient sum must add rows in the same order as one row at a time, bit
+for bit, so that a model in a pass of many equals its fit alone; the per-sample loop's
+tracked ``||w||^2`` is the norm scikit-learn's objective reads."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from numba import njit
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastgd._kernels import cpu
-from fastgd._kernels.rows import AXPY_ROWS, row_axpy
+from fastgd._kernels.rows import AXPY_ROWS, row_add_sqnorm, row_axpy
 
 
 @njit(fastmath=cpu.FASTMATH)
@@ -56,3 +57,34 @@ def test_rows_axpy_adds_rows_in_order(fmt, n_rows):
     assert_array_equal(got[~active], G[~active])  # inactive outputs are not touched
     if n_rows:
         assert not np.array_equal(got[active], G[active])
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_row_add_sqnorm_tracks_the_norm(fmt):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(6, 9))
+    X[rng.random(X.shape) < 0.4] = 0.0
+    W = rng.normal(size=(2, 9))
+    wscale, update, i, k = 0.7, -0.3, 4, 1
+    w = wscale * W[k]
+    x = X[i]
+    sqnorm, wdot, xsq = w @ w, w @ x, x @ x
+    Xk = X
+    if fmt == "csr":
+        Xs = sp.csr_matrix(X)
+        Xk = (Xs.data, Xs.indices.astype(np.int64), Xs.indptr.astype(np.int64))
+    W2 = W.copy()
+    got = _sqnorm_step(Xk, i, update / wscale, W2, k, sqnorm, update, wdot, xsq, wscale)
+    w_new = wscale * W2[k]
+    assert_allclose(w_new, w + update * x, rtol=1e-14)
+    if fmt == "dense":
+        assert_allclose(got, w_new @ w_new, rtol=1e-13)  # the whole vector's norm
+    else:
+        touched = x != 0.0  # scikit-learn's: the row's stored features only
+        assert_allclose(got, w_new[touched] @ w_new[touched], rtol=1e-13)
+        assert got < w_new @ w_new
+
+
+@njit(fastmath=cpu.FASTMATH_PLAIN)
+def _sqnorm_step(X, i, c, W, k, sqnorm, update, wdot, xsq, wscale):
+    return row_add_sqnorm(X, i, c, W, k, sqnorm, update, wdot, xsq, wscale)

@@ -40,8 +40,8 @@ from ._jit import kernel
 from .bundles import (GRAD_ROWS, OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE,
                       OUT_UPDATES, OUT_WEIGHT, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT,
                       S_INTERCEPT, S_L1NORM, S_SQNORM, S_U, S_WSCALE)
-from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_add_sq,
-                   row_axpy, row_dot, row_dot_sq, row_l1_truncate, rows_axpy,
+from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_add_sqnorm,
+                   row_axpy, row_dot, row_l1_truncate, row_sq, rows_axpy,
                    sample_prefetch)
 
 FASTMATH = {"reassoc", "contract"}
@@ -136,8 +136,15 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
     shared = (n_out > 1 and prog.sched_unit != rules.UNIT_EPOCH
               and prog.sched_code == rules.SCHED_INVSCALING)
     powers = np.empty(block if shared else 0)
+    # every output of a block reads the rows' squared norms from one table
+    many = n_out > 1
+    xsq = np.empty(block if many else 0)
+    X = rows.X
     for b0 in range(0, n_rows, block):
         b1 = b0 + block if b0 + block < n_rows else n_rows
+        if many:
+            for ii in range(b0, b1):
+                xsq[ii - b0] = row_sq(X, order[ii])
         table_t = -1.0
         table_p = 0.0
         for k in range(n_out):
@@ -155,16 +162,17 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
                 # (flags computed here, not constants: a constant argument would
                 # make Numba compile the callee twice, for the literal and for bool)
                 _plain_output_block(rows, order, lookahead, b0, b1, k, k == lead, prog,
-                                    st, ctl, out, powers, use)
+                                    st, ctl, out, powers, use, xsq, many)
 
 
 @kernel(fastmath=FASTMATH_PLAIN, nogil=True)
 def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, out,
-                        powers, use_powers):
+                        powers, use_powers, xsq_table, use_xsq):
     """Output ``k`` of :func:`epoch_plain` over positions ``b0:b1`` of ``order``; its
     scalar state and hyper-parameters in registers for the block. ``pf``: prefetch
     the rows ahead. ``use_powers``: the rate is ``eta0 / powers[ii - b0]``
-    (invscaling, :func:`epoch_plain`'s table), what ``lr_at`` gives."""
+    (invscaling, :func:`epoch_plain`'s table), what ``lr_at`` gives. ``use_xsq``: the
+    rows' ``||x_i||^2`` are ``xsq_table[ii - b0]``, what ``row_sq`` gives."""
     X = rows.X
     Y = rows.Y
     sw = rows.sw
@@ -228,7 +236,8 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
                 if ii + 2 * PREFETCH_DISTANCE < n_rows:
                     index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
         s = sw[i]
-        dot, xsq = row_dot_sq(X, i, W, k)
+        dot = row_dot(X, i, W, k)
+        xsq = xsq_table[ii - b0] if use_xsq else row_sq(X, i)
         dot *= wscale
         p = dot + intercept
         if fixed > 0.0:
@@ -259,10 +268,12 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
         o_norm += math.sqrt(g2) if g2 > 0.0 else 0.0
         update = -eta * dloss
         update *= class_weight * s
+        wdot = dot  # x_i . w at the current scale (the tracked norm's update reads it)
         if l2_scale_on:
             f = 1.0 - ((1.0 - l1_ratio) * eta * alpha)
             if f < 0.0:
                 f = 0.0
+            wdot *= f
             wscale *= f
             sqnorm *= f * f
             l1norm *= abs(f)
@@ -282,9 +293,10 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
             if l1_on:
                 l2acc, l1acc = row_add_norms(X, i, step, W, k)
                 l1norm = l1acc * wscale
+                sqnorm = l2acc * (wscale * wscale)
             else:  # the objective reads the L1 norm only with an L1 part
-                l2acc = row_add_sq(X, i, step, W, k)
-            sqnorm = l2acc * (wscale * wscale)
+                sqnorm = row_add_sqnorm(X, i, step, W, k, sqnorm, update, wdot, xsq,
+                                        wscale)
             if prog.fit_intercept:
                 intercept += update * prog.intercept_decay
         if average > 0.0 and average <= t:

@@ -23,8 +23,8 @@ def _is_csr(X):
 # every step.
 
 
-def row_dot_sq(X, i, W, k):
-    """``(x_i . W[k], ||x_i||^2)``."""
+def row_sq(X, i):
+    """``||x_i||^2``."""
 
 
 def row_dot(X, i, W, k):
@@ -45,36 +45,39 @@ def row_add_norms(X, i, c, W, k):
     """``W[k] += c * x_i``; return (sum of w_j^2, sum of |w_j|) over the touched j."""
 
 
-def row_add_sq(X, i, c, W, k):
-    """``W[k] += c * x_i``; return the sum of w_j^2 over the touched j."""
+def row_add_sqnorm(X, i, c, W, k, sqnorm, update, wdot, xsq, wscale):
+    """``W[k] += c * x_i`` (``c = update / wscale``); return the new ``||w||^2``
+    (true scale) as scikit-learn's per-sample loop tracks it.
+
+    ``sqnorm``: ``||w||^2`` before the step, ``wdot``: ``x_i . w`` before the step,
+    ``xsq``: ``||x_i||^2``, all at the current scale. Dense rows: ``||w + u x||^2 =
+    ||w||^2 + u (2 x.w + u ||x||^2)``, O(1) (scikit-learn sums ``w_j^2`` over the row,
+    the same to rounding). CSR rows: scikit-learn's sum of ``w_j^2`` over the row's
+    stored features only."""
 
 
 def row_l1_truncate(X, i, W, Q, k, u, wscale):
     """scikit-learn's cumulative L1 truncation of the touched weights of output k."""
 
 
-@overload(row_dot_sq, inline="always")
-def _ov_row_dot_sq(X, i, W, k):
+@overload(row_sq, inline="always")
+def _ov_row_sq(X, i):
     if _is_csr(X):
-        def impl(X, i, W, k):
+        def impl(X, i):
             data, indices, indptr = X
-            dot = 0.0
             sq = 0.0
             for jj in range(indptr[i], indptr[i + 1]):
                 v = data[jj]
-                dot += W[k, indices[jj]] * v
                 sq += v * v
-            return dot, sq
+            return sq
         return impl
 
-    def impl(X, i, W, k):
-        dot = 0.0
+    def impl(X, i):
         sq = 0.0
         for j in range(X.shape[1]):
             v = X[i, j]
-            dot += W[k, j] * v
             sq += v * v
-        return dot, sq
+        return sq
     return impl
 
 
@@ -194,10 +197,10 @@ def _ov_row_add_norms(X, i, c, W, k):
     return impl
 
 
-@overload(row_add_sq, inline="always")
-def _ov_row_add_sq(X, i, c, W, k):
+@overload(row_add_sqnorm, inline="always")
+def _ov_row_add_sqnorm(X, i, c, W, k, sqnorm, update, wdot, xsq, wscale):
     if _is_csr(X):
-        def impl(X, i, c, W, k):
+        def impl(X, i, c, W, k, sqnorm, update, wdot, xsq, wscale):
             data, indices, indptr = X
             l2 = 0.0
             for jj in range(indptr[i], indptr[i + 1]):
@@ -205,16 +208,13 @@ def _ov_row_add_sq(X, i, c, W, k):
                 wj = W[k, j] + data[jj] * c
                 W[k, j] = wj
                 l2 += wj * wj
-            return l2
+            return l2 * (wscale * wscale)
         return impl
 
-    def impl(X, i, c, W, k):
-        l2 = 0.0
-        for j in range(X.shape[1]):
-            wj = W[k, j] + X[i, j] * c
-            W[k, j] = wj
-            l2 += wj * wj
-        return l2
+    def impl(X, i, c, W, k, sqnorm, update, wdot, xsq, wscale):
+        row_axpy(X, i, c, W, k)
+        sq = sqnorm + update * (2.0 * wdot + update * xsq)
+        return sq if sq > 0.0 else 0.0
     return impl
 
 
