@@ -90,6 +90,21 @@ NO_LOOKAHEAD = np.empty(0, dtype=np.int64)
 FASTMATH_PLAIN = {"reassoc"}
 
 
+@kernel(inline="always", fastmath=FASTMATH_PLAIN)
+def _asgd_step(X, i, AW, k, step, num_iter, wscale, intercept, avg_a, avg_b,
+               avg_intercept):
+    """Bottou's lazy averaging after the ``num_iter``-th averaged step (scikit-learn's
+    ``add_average``): the average is ``(AW[k] + avg_a W[k]) / avg_b`` in the scaled
+    representation; returns the new ``(avg_a, avg_b, avg_intercept)``."""
+    mu = 1.0 / num_iter
+    row_axpy(X, i, avg_a * -step, AW, k)
+    if num_iter > 1.0:
+        avg_b /= (1.0 - mu)
+    avg_a += mu * avg_b * wscale
+    avg_intercept += (intercept - avg_intercept) / num_iter
+    return avg_a, avg_b, avg_intercept
+
+
 #: rows per block when several outputs share a per-sample epoch. Each output runs
 #: over a block in turn, so that its scalar state stays in registers for the block
 #: while the block's rows stay in cache (L2) for the next output; a block is one call
@@ -300,13 +315,9 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
             if prog.fit_intercept:
                 intercept += update * prog.intercept_decay
         if average > 0.0 and average <= t:
-            num_iter = t - average + 1.0
-            mu = 1.0 / num_iter
-            row_axpy(X, i, avg_a * -step, AW, k)
-            if num_iter > 1.0:
-                avg_b /= (1.0 - mu)
-            avg_a += mu * avg_b * wscale
-            avg_intercept += (intercept - avg_intercept) / num_iter
+            avg_a, avg_b, avg_intercept = _asgd_step(
+                X, i, AW, k, step, t - average + 1.0, wscale, intercept, avg_a, avg_b,
+                avg_intercept)
         if l1_on:
             u += l1_ratio * eta * alpha
             row_l1_truncate(X, i, W, st.Q, k, u, wscale)
