@@ -1,14 +1,15 @@
 """``python -m benchmarks [epoch_time|sparse_scaling|dask_scaling|time_to_accuracy|
-grid_search|first_fit|render] [options]`` (default: epoch_time)."""
+grid_search|step_floor|first_fit|render] [options]`` (default: epoch_time)."""
 
 import sys
 
 from . import (dask_scaling, epoch_time, first_fit, grid_search, render, sparse_scaling,
-               time_to_accuracy)
+               step_floor, time_to_accuracy)
 
 SUITES = {"epoch_time": epoch_time.main, "sparse_scaling": sparse_scaling.main,
           "dask_scaling": dask_scaling.main, "time_to_accuracy": time_to_accuracy.main,
-          "grid_search": grid_search.main, "first_fit": first_fit.main,
+          "grid_search": grid_search.main, "step_floor": step_floor.main,
+          "first_fit": first_fit.main,
           "render": render.main}
 
 

@@ -207,6 +207,17 @@ def test_grid_search_quick(tmp_path, capsys):
     assert "| mode | models K |" in capsys.readouterr().out
 
 
+def test_step_floor_quick(tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert bench_main.main(["step_floor", "--quick", "--out", str(out)]) == 0
+    res = json.loads(Path(str(out).replace(".json", "_quick.json")).read_text())
+    ns = res["ns_per_model_row"]
+    assert set(ns) == {"dot", "axpy", "step", "step, 2 models per row",
+                       "step, 32 models in blocks", "fastgd pass, 32 models"}
+    assert all(v > 0 for v in ns.values())
+    assert "ns per model and row" in capsys.readouterr().out
+
+
 def test_first_fit_table():
     from benchmarks import first_fit
 
