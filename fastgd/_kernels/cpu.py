@@ -459,10 +459,9 @@ def _one_output_grad(rows, order, lookahead, start, stop, prog, work, out):
     """:func:`batch_grad` of a single output, its sums in registers.
 
     ``G`` and ``out`` could alias each other for the compiler, so sums kept there
-    would go back to memory at every row. Several outputs keep the row-by-row loop of
-    :func:`batch_grad`: run output by output, their chains of dependent stores to one
-    ``G[k]`` came out slower. A function of its own because ``row_dot`` inlined twice
-    into one function trips a Numba IR check that warns at compile time.
+    would go back to memory at every row. Several outputs sum their gradients a few
+    rows at a time (:func:`batch_grad`, ``rows_axpy``); one output keeps its row-by-row
+    update of ``G``, which measured faster for it than the chunked form.
     """
     X = rows.X
     Y = rows.Y

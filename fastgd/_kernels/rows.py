@@ -60,7 +60,7 @@ def row_l1_truncate(X, i, W, Q, k, u, wscale):
     """scikit-learn's cumulative L1 truncation of the touched weights of output k."""
 
 
-@overload(row_sq, inline="always")
+@overload(row_sq)
 def _ov_row_sq(X, i):
     if _is_csr(X):
         def impl(X, i):
@@ -81,7 +81,7 @@ def _ov_row_sq(X, i):
     return impl
 
 
-@overload(row_dot, inline="always")
+@overload(row_dot)
 def _ov_row_dot(X, i, W, k):
     if _is_csr(X):
         def impl(X, i, W, k):
@@ -100,7 +100,7 @@ def _ov_row_dot(X, i, W, k):
     return impl
 
 
-@overload(row_axpy, inline="always")
+@overload(row_axpy)
 def _ov_row_axpy(X, i, c, out, k):
     if _is_csr(X):
         def impl(X, i, c, out, k):
@@ -169,7 +169,7 @@ def _ov_rows_axpy(X, order, c0, c1, R, G, active):
     return impl
 
 
-@overload(row_add_norms, inline="always")
+@overload(row_add_norms)
 def _ov_row_add_norms(X, i, c, W, k):
     if _is_csr(X):
         def impl(X, i, c, W, k):
@@ -197,7 +197,7 @@ def _ov_row_add_norms(X, i, c, W, k):
     return impl
 
 
-@overload(row_add_sqnorm, inline="always")
+@overload(row_add_sqnorm)
 def _ov_row_add_sqnorm(X, i, c, W, k, sqnorm, update, wdot, xsq, wscale):
     if _is_csr(X):
         def impl(X, i, c, W, k, sqnorm, update, wdot, xsq, wscale):
@@ -230,7 +230,7 @@ def _truncate_one(W, Q, k, j, u, wscale):
     Q[k, j] += wscale * (W[k, j] - z)
 
 
-@overload(row_l1_truncate, inline="always")
+@overload(row_l1_truncate)
 def _ov_row_l1_truncate(X, i, W, Q, k, u, wscale):
     if _is_csr(X):
         def impl(X, i, W, Q, k, u, wscale):
