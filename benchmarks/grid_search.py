@@ -91,23 +91,30 @@ def compare(X, y, epochs, quick, with_sklearn):
     return rows
 
 
+def one_pass(X, y, k, epochs, **params):
+    """A function running one pass of ``k`` models (``eta0`` apart) on all rows of X,
+    compiled and ready: what a FastSGDRegressorCV pass costs without its scoring."""
+    search = FastSGDRegressorCV(
+        param_grid={"eta0": list(np.logspace(-6, -4, k))}, cv=2, max_iter=epochs,
+        tol=None, learning_rate="constant", random_state=0, **params)
+    search._validate_params()
+    base = search._base_estimator()
+    candidates = search._candidates(base)
+    Xv, yv = search._validate_X_y(X, y, reset=True, multi_output=True)
+    data = search._prepare(base, Xv, yv, None)
+    group = search._groups(base, candidates, data)[0]
+    rows = np.arange(X.shape[0])
+    search._one_pass(group, rows[:1000], data)  # compile
+    return lambda: search._one_pass(group, rows, data)
+
+
 def scaling(X, y, ks, epochs):
     """One pass of K models on all rows, per mode: seconds per epoch."""
     out = []
     for mode, params in MODES.items():
         for k in ks:
-            search = FastSGDRegressorCV(
-                param_grid={"eta0": list(np.logspace(-6, -4, k))}, cv=2, max_iter=epochs,
-                tol=None, learning_rate="constant", random_state=0, **params)
-            search._validate_params()
-            base = search._base_estimator()
-            candidates = search._candidates(base)
-            Xv, yv = search._validate_X_y(X, y, reset=True, multi_output=True)
-            data = search._prepare(base, Xv, yv, None)
-            group = search._groups(base, candidates, data)[0]
-            rows = np.arange(X.shape[0])
-            search._one_pass(group, rows[:1000], data)  # compile
-            sec, _ = timed(lambda: search._one_pass(group, rows, data))
+            run = one_pass(X, y, k, epochs, **params)
+            sec, _ = timed(run)
             per_epoch = sec / epochs
             flops = 4.0 * X.shape[1] * X.shape[0] * k
             out.append({"mode": mode, "models": k, "seconds_per_epoch": per_epoch,

@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
+from .grid_search import one_pass
+
 # the per-sample loop's flags (fastgd._kernels.cpu.FASTMATH_PLAIN): no fused
 # multiply-adds, reassociation for the vectorized dot product
 FLAGS = {"reassoc"}
@@ -102,23 +104,11 @@ def _best(fn, repeats=3):
 
 def fastgd_pass(n, d, k, epochs=3):
     """ns per model and row of FastSGDRegressorCV's pass of ``k`` models on n rows."""
-    from fastgd import FastSGDRegressorCV
-
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, d))
     y = X @ rng.normal(size=d) + rng.normal(size=n)
-    search = FastSGDRegressorCV(
-        param_grid={"eta0": list(np.logspace(-6, -4, k))}, cv=2, max_iter=epochs,
-        tol=None, learning_rate="constant", alpha=1e-4, batch_size=1, random_state=0)
-    search._validate_params()
-    base = search._base_estimator()
-    candidates = search._candidates(base)
-    Xv, yv = search._validate_X_y(X, y, reset=True, multi_output=True)
-    data = search._prepare(base, Xv, yv, None)
-    group = search._groups(base, candidates, data)[0]
-    rows = np.arange(n)
-    sec = _best(lambda: search._one_pass(group, rows, data))
-    return sec / epochs / (k * n) * 1e9
+    run = one_pass(X, y, k, epochs, alpha=1e-4, batch_size=1)
+    return _best(run) / epochs / (k * n) * 1e9
 
 
 def main(argv=None):
