@@ -22,7 +22,7 @@ def _row_by_row(X, order, c0, c1, R, G, active):
                 row_axpy(X, order[ii], R[k, ii - c0], G, k)
 
 
-def _case(fmt, n_rows, seed):
+def _case(fmt, seed):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(40, 13))
     X[rng.random(X.shape) < 0.3] = 0.0
@@ -42,7 +42,7 @@ def _case(fmt, n_rows, seed):
 @pytest.mark.parametrize("fmt", ["dense", "fortran", "csr"])
 @pytest.mark.parametrize("n_rows", [0, 1, AXPY_ROWS - 1, AXPY_ROWS, 2 * AXPY_ROWS + 3, 37])
 def test_rows_axpy_adds_rows_in_order(fmt, n_rows):
-    X, Xk, order, R, G, active = _case(fmt, n_rows, seed=n_rows)
+    X, Xk, order, R, G, active = _case(fmt, seed=n_rows)
     c0 = 2
     c1 = c0 + n_rows
     got = G.copy()

@@ -18,7 +18,7 @@ from collections import namedtuple
 import numpy as np
 
 from .._kernels import cpu
-from .._kernels.bundles import GRAD_ROWS, N_OUT, OUT_LR, BatchWork, Rows
+from .._kernels.bundles import N_OUT, OUT_LR, Rows
 from .._loop import fit_epochs
 from .._state import S_U
 from .base import Executor, batch_work
@@ -35,9 +35,8 @@ Block = namedtuple("Block", "rows order")
 def block_grad(block, theta, active, kprog):
     """Gradient and loss sums of one block at ``theta`` (the ``"gd"`` leaf)."""
     n_out, d1 = theta.shape
-    work = BatchWork(np.zeros((n_out, d1)), np.zeros(d1), np.zeros(d1),
-                     np.ascontiguousarray(theta), theta[:, -1].copy(), np.zeros(n_out),
-                     np.zeros((n_out, 3)), np.zeros((n_out, GRAD_ROWS)))
+    work = batch_work(n_out, d1 - 1)._replace(weff=np.ascontiguousarray(theta),
+                                              beff=theta[:, -1].copy())
     out = np.zeros((n_out, N_OUT))
     order = block.order
     cpu.batch_grad(block.rows, order, cpu.NO_LOOKAHEAD, 0, order.shape[0], kprog,

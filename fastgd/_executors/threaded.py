@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from .._kernels import cpu
-from .._kernels.bundles import GRAD_ROWS, OUT_LOSS, OUT_OBJECTIVE, OUT_WEIGHT, BatchWork
-from .base import CpuExecutor
+from .._kernels.bundles import OUT_LOSS, OUT_OBJECTIVE, OUT_WEIGHT
+from .base import CpuExecutor, batch_work
 
 #: the statistics the gradient pass adds (the step adds the others)
 LOSS_SUMS = (OUT_OBJECTIVE, OUT_LOSS, OUT_WEIGHT)
@@ -28,9 +28,8 @@ class ThreadedBatches(CpuExecutor):
 
     def start(self, state):
         super().start(state)
-        k, d1 = state.n_outputs, state.n_features + 1
-        self.parts = [(np.zeros((k, d1)), self.new_stats(state), np.zeros(k),
-                       np.zeros((k, 3)), np.zeros((k, GRAD_ROWS)))
+        # each thread's own gradient, predictions, loss sums and residuals
+        self.parts = [(batch_work(state.n_outputs, state.n_features), self.new_stats(state))
                       for _ in range(self.n_threads)]
 
     def run(self, state, order, ctl, n_epochs=1):
@@ -45,10 +44,11 @@ class ThreadedBatches(CpuExecutor):
             beff = theta[:, -1].copy()
 
             def part(c, bounds=bounds, beff=beff):
-                g, o, p, acc, r = self.parts[c]
-                g[...] = 0.0
+                own, o = self.parts[c]
+                own.G[...] = 0.0
                 o[...] = 0.0
-                work = BatchWork(g, self.work.mu, self.work.inv_sd, theta, beff, p, acc, r)
+                work = own._replace(mu=self.work.mu, inv_sd=self.work.inv_sd, weff=theta,
+                                    beff=beff)
                 cpu.batch_grad(self.rows, rows_at, order.lookahead, bounds[c],
                                bounds[c + 1], self.kprog, ctl.active, work, o)
 
@@ -58,8 +58,8 @@ class ThreadedBatches(CpuExecutor):
             for f in futures:
                 f.result()
             G[...] = 0.0
-            for g, o, _, _, _ in self.parts:  # fixed order: the same sum for a thread count
-                G += g
+            for own, o in self.parts:  # fixed order: the same sum for a thread count
+                G += own.G
                 for col in LOSS_SUMS:
                     out[:, col] += o[:, col]
             cpu.batch_step(stop - start, self.kprog, state.batch_arrays(), self.work, ctl,

@@ -152,12 +152,11 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
               and prog.sched_code == rules.SCHED_INVSCALING)
     powers = np.empty(block if shared else 0)
     # every output of a block reads the rows' squared norms from one table
-    many = n_out > 1
-    xsq = np.empty(block if many else 0)
+    xsq = np.empty(block if n_out > 1 else 0)
     X = rows.X
     for b0 in range(0, n_rows, block):
         b1 = b0 + block if b0 + block < n_rows else n_rows
-        if many:
+        if xsq.shape[0] > 0:
             for ii in range(b0, b1):
                 xsq[ii - b0] = row_sq(X, order[ii])
         table_t = -1.0
@@ -177,17 +176,18 @@ def epoch_plain(rows, order, lookahead, prog, st, ctl, out):
                 # (flags computed here, not constants: a constant argument would
                 # make Numba compile the callee twice, for the literal and for bool)
                 _plain_output_block(rows, order, lookahead, b0, b1, k, k == lead, prog,
-                                    st, ctl, out, powers, use, xsq, many)
+                                    st, ctl, out, powers, use, xsq)
 
 
 @kernel(fastmath=FASTMATH_PLAIN, nogil=True)
 def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, out,
-                        powers, use_powers, xsq_table, use_xsq):
+                        powers, use_powers, xsq_table):
     """Output ``k`` of :func:`epoch_plain` over positions ``b0:b1`` of ``order``; its
     scalar state and hyper-parameters in registers for the block. ``pf``: prefetch
     the rows ahead. ``use_powers``: the rate is ``eta0 / powers[ii - b0]``
-    (invscaling, :func:`epoch_plain`'s table), what ``lr_at`` gives. ``use_xsq``: the
-    rows' ``||x_i||^2`` are ``xsq_table[ii - b0]``, what ``row_sq`` gives."""
+    (invscaling, :func:`epoch_plain`'s table), what ``lr_at`` gives. A non-empty
+    ``xsq_table``: the rows' ``||x_i||^2`` are ``xsq_table[ii - b0]``, what ``row_sq``
+    gives."""
     X = rows.X
     Y = rows.Y
     sw = rows.sw
@@ -252,7 +252,7 @@ def _plain_output_block(rows, order, lookahead, b0, b1, k, pf, prog, st, ctl, ou
                     index_prefetch(X, order[ii + 2 * PREFETCH_DISTANCE])
         s = sw[i]
         dot = row_dot(X, i, W, k)
-        xsq = xsq_table[ii - b0] if use_xsq else row_sq(X, i)
+        xsq = xsq_table[ii - b0] if xsq_table.shape[0] > 0 else row_sq(X, i)
         dot *= wscale
         p = dot + intercept
         if fixed > 0.0:
