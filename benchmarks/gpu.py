@@ -514,7 +514,7 @@ def _fast_launch_probe():
                             np.ones((1, 2)), np.arange(64),
                             lower(FastSGDRegressor(batch_size=16)), mode="step")
         state_probe = be.launch["grad"]
-        state_probe.bind((be.X, be.YW, be.rows, be.M, be.V, be.C, be.I, be.Gp, be.Scr, 0))
+        state_probe.bind((be.X, be.YW, be.rows, be.M, be.V, be.I, be.Gp, be.Scr, 0))
         return bool(state_probe.fast)
     except Exception as exc:
         return repr(exc)

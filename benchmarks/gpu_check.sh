@@ -4,8 +4,8 @@
 #
 #   OUT=/some/folder bash benchmarks/gpu_check.sh
 #
-# Run from anywhere; about 5 minutes (8 at most: every step has a timeout). Results
-# go to $OUT (default ./gpu_check_out), 8 files at most:
+# Run from anywhere; about 6 minutes (10 at most: every step has a timeout). Results
+# go to $OUT (default ./gpu_check_out), 10 files at most:
 #   summary.txt      device, versions, every step's status and time, the tables
 #   tests_tpb8.txt   tests/cuda_sim on the device, 8 threads per block, 3 slots
 #   tests_device.txt tests/cuda_sim/test_gpu_device.py at the default block size
@@ -13,6 +13,7 @@
 #   gpu.json         python -m benchmarks.gpu (the figures for docs/gpu.md)
 #   bench.txt        its log and table
 #   regcap.json      full batch / batch 4096 without the register cap (an experiment)
+#   gpu_grid.json/.txt python -m benchmarks.gpu_grid (the grid search on the GPU)
 # Each step runs under its own timeout and may fail without stopping the others.
 # GPU_ONLY=1 (a second run on the same kind of machine): leave out the CPU and PyTorch
 # contenders, the CPU kernel warm-up and the register experiment, with shorter step
@@ -31,8 +32,10 @@ START=$(date +%s)
 GPU_ONLY="${GPU_ONLY:-0}"
 if [ "$GPU_ONLY" = 1 ]; then
     T_TESTS=90; T_CHECK=50; T_BENCH=140; T_EXTRA=0; BENCH_ARGS="--skip-cpu --skip-torch"
+    T_GRID=90; GRID_ARGS="--skip-cpu"
 else
     T_TESTS=130; T_CHECK=80; T_BENCH=190; T_EXTRA=330; BENCH_ARGS=""
+    T_GRID=150; GRID_ARGS=""
 fi
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
@@ -121,6 +124,12 @@ if [ "$(elapsed)" -lt "$T_EXTRA" ]; then
 else
     say "== (e) skipped (time)"
 fi
+
+say "== (f) grid search on the GPU (1M x 100 float64, 32 candidates x (3 + 1))"
+# shellcheck disable=SC2086
+step gpu_grid "$T_GRID" "$OUT/gpu_grid.txt" "$PY" -m benchmarks.gpu_grid $GRID_ARGS \
+    --out "$OUT/gpu_grid.json"
+tail -n 8 "$OUT/gpu_grid.txt" | tee -a "$SUMMARY"
 
 say "== done in $(elapsed) s; benchmark table (from gpu.json, also if it was cut short):"
 "$PY" -m benchmarks.gpu --render "$OUT/gpu.json" 2>&1 | tee -a "$SUMMARY"

@@ -110,16 +110,46 @@ def test_layout_round_trip():
     assert V[1, L.V_ACTIVE] == 0.0 and V[1, L.V_ETA] == 0.5 and C[L.C_EPOCH] == 4.0
     np.testing.assert_array_equal(V[:, L.V_CWPOS:L.V_CWNEG + 1], cw)
     np.testing.assert_array_equal(M[L.M_STATE + 2, 1], state.opt_state[1, 2])
-    assert C[L.C_CLIP_NORM] == 0.5 and C[L.C_AVERAGE] == 3.0
-    np.testing.assert_array_equal(C[L.C_HP:layout.c_sp], prog.opt_hp)
-    np.testing.assert_array_equal(C[layout.c_sp:], prog.sched_sp)
+    assert C[L.C_AVERAGE] == 3.0 and V.shape == (2, layout.nv)
+    np.testing.assert_array_equal(V[:, L.V_CLIP_NORM], [0.5, 0.5])
+    np.testing.assert_array_equal(V[:, L.V_HP:layout.v_sp], [prog.opt_hp] * 2)
+    np.testing.assert_array_equal(V[:, layout.v_sp:], [prog.sched_sp] * 2)
     V[:, L.V_OUT + L.OUT_N] = [3.0, 0.0]
+    assert layout.ints(8, 4, 3)[L.I_NT] == 2
     back = BatchState(*(np.zeros_like(value) for value in state))
     out = np.zeros((2, L.N_OUT))
     layout.unpack(buf, back, out)
     for key in ("theta", "avg", "opt_state", "bn_mean", "bn_var", "updates", "step"):
         np.testing.assert_array_equal(getattr(back, key), getattr(state, key))
     np.testing.assert_array_equal(out[:, L.OUT_N], [3.0, 0.0])
+
+
+def test_layout_holds_each_outputs_hyper_parameters():
+    # the CV estimators' pass: 3 candidates x 2 targets, each candidate its own numbers
+    import dataclasses
+
+    from fastgd import FastSGDRegressor
+    from fastgd._kernels import cuda_layout as L
+    from fastgd._kernels.bundles import OutputParams
+    from fastgd._program import lower
+    from fastgd._state import TrainState
+
+    prog = lower(FastSGDRegressor(optimizer="adam", loss="huber", batch_size=4))
+    base = prog.per_output(6)
+    rng = np.random.default_rng(1)
+    outputs = OutputParams(*(rng.random(np.shape(v)) for v in base))
+    prog = dataclasses.replace(prog, outputs=outputs)
+    layout = L.Layout(6, 3, prog, n_targets=2)
+    buf = np.zeros(layout.size)
+    state = TrainState.new(6, 3, prog).batch_arrays()
+    layout.pack(buf, state, np.ones((6, 2)), np.ones(6, bool), np.zeros(6), 0.0)
+    _, V, _, _ = layout.views(buf)
+    for col, name in ((L.V_EPS, "loss_eps"), (L.V_L2, "alpha_l2"), (L.V_L1, "alpha_l1"),
+                      (L.V_CLIP_VALUE, "clip_value"), (L.V_CLIP_NORM, "clip_norm")):
+        np.testing.assert_array_equal(V[:, col], getattr(outputs, name))
+    np.testing.assert_array_equal(V[:, L.V_HP:layout.v_sp], outputs.opt_hp)
+    np.testing.assert_array_equal(V[:, layout.v_sp:], outputs.sched_sp)
+    assert layout.ints(4, 4, 3)[L.I_NT] == 2
 
 
 # ----------------------------------------- rules for the CUDA sources (read, no CUDA)

@@ -265,8 +265,16 @@ def test_api(reg_data, clf_data):
     np.testing.assert_allclose(sk.predict(X), search.predict(X))
     with pytest.raises(ValueError, match="not parameters of FastSGDRegressor"):
         FastSGDRegressorCV(param_grid={"learning_rat": [0.1]}).fit(X, Y[:, 0])
-    with pytest.raises(ValueError, match="device='cpu'"):
-        FastSGDRegressorCV(param_grid={"device": ["cuda"]}, cv=2).fit(X, Y[:, 0])
+    from fastgd import _device
+
+    if not _device.cuda_status()[0]:  # the GPU search: tests/cuda_sim/test_sim_cv.py
+        with pytest.raises(ValueError, match="device='cuda' needs an NVIDIA GPU"):
+            FastSGDRegressorCV(param_grid={"device": ["cuda"]}, cv=2).fit(X, Y[:, 0])
+        auto = FastSGDRegressorCV(param_grid={"alpha": [1e-4, 1e-3]}, cv=2, max_iter=5,
+                                  tol=None, batch_size=8, random_state=0,
+                                  device="auto").fit(X, Y[:, 0])
+        assert auto.device_ == "cpu"
+        np.testing.assert_array_equal(auto.coef_, search.coef_)
     Xc, labels = clf_data
     clf = FastSGDClassifierCV(param_grid={"alpha": [1e-4, 1e-2]}, cv=3, max_iter=5,
                               tol=None, loss="log_loss", random_state=0).fit(Xc, labels)

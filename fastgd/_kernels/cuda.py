@@ -5,7 +5,8 @@ CUDA. The maths is :mod:`fastgd._kernels.rules` compiled with ``cuda.jit(device=
 (through :mod:`fastgd._kernels.cuda_device`); the semantics are those of
 :func:`fastgd._kernels.cpu.epoch_batch` (minibatch / full batch, every optimizer,
 schedule, clipping mode, loss, penalty, batch norm, averaging, the multinomial model),
-run for ``K`` outputs at once.
+run for ``K`` outputs at once, each with its own hyper-parameters (the CV estimators
+train a group of candidates as one K-output model).
 
 One training step is a gradient phase (the batch's slots, each summed by one block,
 see :mod:`fastgd._kernels.cuda_device`) and a step phase (one block adds the slot
@@ -119,8 +120,8 @@ _GRAD_JIT = cuda.jit(**({} if SIMULATOR or MAX_REGISTERS <= 0
 def _grad_kernel(regs):
     """Step mode: block b sums slot b of the batch at ``start`` into ``Gp[b]``."""
 
-    def grad(X, YW, order, M, V, C, I, Gp, Scr, start):
-        grad_slots(X, YW, order, M, V, C, I, Gp, Scr, start, regs)
+    def grad(X, YW, order, M, V, I, Gp, Scr, start):
+        grad_slots(X, YW, order, M, V, I, Gp, Scr, start, regs)
 
     return _GRAD_JIT(grad)
 
@@ -138,7 +139,7 @@ def _epoch_kernel(sync, regs):
                 for phase in range(4):
                     bn_phase(X, order, M, V, F, C, I, Ps, start, phase, red)
                     sync()
-            grad_slots(X, YW, order, M, V, C, I, Gp, Scr, start, regs)
+            grad_slots(X, YW, order, M, V, I, Gp, Scr, start, regs)
             sync()
             if cuda.blockIdx.x == 0:
                 step(order, M, V, F, C, I, Gp, start, red)
@@ -287,8 +288,10 @@ _WARNED = set()
 class CudaBackend:
     """Device copies of one fit's data and state; runs epochs for the engine.
 
-    ``X`` (host or device), ``Y`` (n, K), ``sw``, ``cw`` and ``train_idx`` go to the
-    device once, here. :meth:`epoch` uploads the engine's state (host NumPy), runs one
+    ``X`` (host or device), ``Y`` (n, T) targets, ``sw``, ``cw`` (K, 2) and
+    ``train_idx`` go to the device once, here; output ``k`` of the K predicts target
+    column ``k % T`` (K > T: models of different hyper-parameters on the same targets,
+    ``prog.outputs``). :meth:`epoch` uploads the engine's state (host NumPy), runs one
     epoch and copies the state back into the same host arrays, so the estimator never
     holds a device array and a CPU fit can continue where a GPU fit stopped (and the
     reverse). ``mode`` (None: :data:`MODE`) is resolved by :func:`choose_mode`;
@@ -298,10 +301,11 @@ class CudaBackend:
     def __init__(self, X, Y, sw, cw, train_idx, prog, batch=None, mode=None):
         self.X = as_device(X)
         d = int(self.X.shape[1])
-        k = int(Y.shape[1])
-        yw = np.empty((Y.shape[0], k + 1), dtype=np.float64)
-        yw[:, :k] = Y
-        yw[:, k] = sw
+        k = int(cw.shape[0])
+        nt = int(Y.shape[1])
+        yw = np.empty((Y.shape[0], nt + 1), dtype=np.float64)
+        yw[:, :nt] = Y
+        yw[:, nt] = sw
         self.YW = cuda.to_device(yw)
         self.rows = cuda.to_device(np.ascontiguousarray(train_idx, dtype=np.int64))
         self.n_train = int(train_idx.shape[0])
@@ -311,7 +315,7 @@ class CudaBackend:
         self.batch = int(batch)
         self.prog = prog
         self.cw = np.ascontiguousarray(cw, dtype=np.float64)
-        self.layout = Layout(k, d, prog)
+        self.layout = Layout(k, d, prog, nt)
         self.regs = regs_path(k, d, prog.multinomial)
         self.host = np.zeros(self.layout.size, dtype=np.float64)
         self.buf = cuda.to_device(self.host)
@@ -403,6 +407,6 @@ class CudaBackend:
                     if phase != 2 or m > 1:
                         bn(n_sl if phase % 2 == 0 else 1, TPB, X, order, M, V, F, C, I,
                            self.Ps, start, phase)
-            grad(n_sl, TPB, X, self.YW, order, M, V, C, I, Gp, self.Scr, start)
+            grad(n_sl, TPB, X, self.YW, order, M, V, I, Gp, self.Scr, start)
             stp(1, TPB, order, M, V, F, C, I, Gp, start)
             start += m

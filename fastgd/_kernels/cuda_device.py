@@ -51,13 +51,13 @@ from numba import config, cuda
 
 from . import rules as _r
 from .counter import permuted_index
-from .cuda_layout import (C_AVERAGE, C_BN_EPS, C_BN_MOMENTUM, C_CLIP_NORM,
-                          C_CLIP_VALUE, C_EPOCH, C_EPS, C_HP, C_L1, C_L2, F_BN_MEAN,
-                          F_BN_VAR, F_INV_SD, F_MU, GP_EXTRA, I_BATCH, I_BN, I_C_SP,
+from .cuda_layout import (C_AVERAGE, C_BN_EPS, C_BN_MOMENTUM, C_EPOCH, F_BN_MEAN,
+                          F_BN_VAR, F_INV_SD, F_MU, GP_EXTRA, I_BATCH, I_BN,
                           I_FIT_INTERCEPT, I_HALF_BITS, I_KEYS, I_LOSS, I_MAX_SLOTS,
-                          I_MULTI, I_OPT, I_SCHED, I_SLOT_MIN, I_UNIT, M_AVG,
-                          M_G, M_STATE, M_THETA, M_WEFF, OUT_LR, OUT_N, OUT_NORM,
-                          OUT_OBJ, V_ACTIVE, V_CWNEG, V_CWPOS, V_ETA, V_KSTEP, V_OUT,
+                          I_MULTI, I_NT, I_OPT, I_SCHED, I_SLOT_MIN, I_UNIT, I_V_SP,
+                          M_AVG, M_G, M_STATE, M_THETA, M_WEFF, OUT_LR, OUT_N, OUT_NORM,
+                          OUT_OBJ, V_ACTIVE, V_CLIP_NORM, V_CLIP_VALUE, V_CWNEG,
+                          V_CWPOS, V_EPS, V_ETA, V_HP, V_KSTEP, V_L1, V_L2, V_OUT,
                           V_TUPD, slot_rows)
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -149,7 +149,7 @@ def batch_geometry(order, I, start):
 
 # --------------------------------------------------------------- gradient
 @cuda.jit(device=True)
-def grad_regs(X, YW, order, W, V, C, I, Gp, s, first, nr):
+def grad_regs(X, YW, order, W, V, I, Gp, s, first, nr):
     """``Gp[s, 0]``: gradient and loss sums of rows ``order[first:first + nr]`` of a
     one-output model with ``d <= LW * QMAX`` (module notes: the register path)."""
     gs = cuda.shared.array(GS_SHAPE, np.float64)
@@ -172,7 +172,7 @@ def grad_regs(X, YW, order, W, V, C, I, Gp, s, first, nr):
         acc[q] = 0.0
     bias = W[0, d]
     code = I[I_LOSS]
-    eps = C[C_EPS]
+    eps = V[0, V_EPS]
     gb = 0.0
     o0 = 0.0
     o1 = 0.0
@@ -241,39 +241,51 @@ def tile_predict(X, W, V, nc, ish, Scr):
 
 
 @cuda.jit(device=True)
-def tile_loss(YW, V, C, I, i, sv, Scr, r):
+def tile_loss(YW, V, I, i, sv, Scr, r):
     """Row r of the tile (data row ``i``): ``Scr[b, r, k, 1]`` the loss and
-    ``Scr[b, r, k, 0]`` the weighted ``dl/dp`` (``cpu.batch_grad``)."""
+    ``Scr[b, r, k, 0]`` the weighted ``dl/dp`` (``cpu.batch_grad``); a multinomial
+    model's loss goes to its first output's ``Scr[b, r, k0, 1]``."""
     b = cuda.blockIdx.x
     n_out = V.shape[0]
+    nt = I[I_NT]
     code = I[I_LOSS]
-    eps = C[C_EPS]
     if I[I_MULTI] != 0:
-        c_i = 0.0
-        for k in range(n_out):
-            c_i += YW[i, k] * V[k, V_CWPOS]
-        pmax = Scr[b, r, 0, 0]
-        for k in range(1, n_out):
-            if Scr[b, r, k, 0] > pmax:
-                pmax = Scr[b, r, k, 0]
-        z = 0.0
-        for k in range(n_out):
-            z += math.exp(Scr[b, r, k, 0] - pmax)
-        lse = pmax + math.log(z)
-        lv = lse
-        for k in range(n_out):
-            lv -= YW[i, k] * Scr[b, r, k, 0]
-        Scr[b, r, 0, 1] = lv
-        for k in range(n_out):
-            Scr[b, r, k, 0] = c_i * sv * (math.exp(Scr[b, r, k, 0] - lse) - YW[i, k])
+        for k0 in range(0, n_out, nt):  # one model per nt outputs
+            if V[k0, V_ACTIVE] != 0.0:
+                softmax_loss(YW, V, i, sv, Scr, r, k0, nt)
         return
     for k in range(n_out):
         if V[k, V_ACTIVE] != 0.0:
-            y = YW[i, k]
+            y = YW[i, k % nt]
             p = Scr[b, r, k, 0]
+            eps = V[k, V_EPS]
             Scr[b, r, k, 1] = loss_value(code, p, y, eps)
             cwk = V[k, V_CWPOS] if y > 0.0 else V[k, V_CWNEG]
             Scr[b, r, k, 0] = cwk * sv * clip_dloss(loss_dloss(code, p, y, eps))
+
+
+@cuda.jit(device=True)
+def softmax_loss(YW, V, i, sv, Scr, r, k0, nt):
+    """:func:`tile_loss` of the multinomial model of outputs ``k0 .. k0 + nt - 1``."""
+    b = cuda.blockIdx.x
+    c_i = 0.0
+    for c in range(nt):
+        c_i += YW[i, c] * V[k0 + c, V_CWPOS]
+    pmax = Scr[b, r, k0, 0]
+    for c in range(1, nt):
+        if Scr[b, r, k0 + c, 0] > pmax:
+            pmax = Scr[b, r, k0 + c, 0]
+    z = 0.0
+    for c in range(nt):
+        z += math.exp(Scr[b, r, k0 + c, 0] - pmax)
+    lse = pmax + math.log(z)
+    lv = lse
+    for c in range(nt):
+        lv -= YW[i, c] * Scr[b, r, k0 + c, 0]
+    Scr[b, r, k0, 1] = lv
+    for c in range(nt):
+        Scr[b, r, k0 + c, 0] = c_i * sv * (math.exp(Scr[b, r, k0 + c, 0] - lse)
+                                           - YW[i, c])
 
 
 @cuda.jit(device=True)
@@ -285,8 +297,8 @@ def tile_accumulate(X, V, I, Gp, s, nc, ish, ssh, Scr):
     n_out = V.shape[0]
     d = X.shape[1]
     d1 = d + 1
-    n_loss = 1 if I[I_MULTI] != 0 else n_out
-    for k in range(t, n_loss, TPB):
+    step_k = I[I_NT] if I[I_MULTI] != 0 else 1  # a multinomial model: one loss
+    for k in range(t * step_k, n_out, TPB * step_k):
         if V[k, V_ACTIVE] != 0.0:
             o0 = 0.0
             o1 = 0.0
@@ -312,7 +324,7 @@ def tile_accumulate(X, V, I, Gp, s, nc, ish, ssh, Scr):
 
 
 @cuda.jit(device=True)
-def grad_tile(X, YW, order, W, V, C, I, Gp, Scr, s, first, nr):
+def grad_tile(X, YW, order, W, V, I, Gp, Scr, s, first, nr):
     """``Gp[s]``: gradient and loss sums of rows ``order[first:first + nr]``, any
     model (module notes: the tile path)."""
     ish = cuda.shared.array(TPB, np.int64)
@@ -327,19 +339,19 @@ def grad_tile(X, YW, order, W, V, C, I, Gp, Scr, s, first, nr):
         if t < nc:
             i = order[first + c0 + t]
             ish[t] = i
-            ssh[t] = YW[i, n_out]
+            ssh[t] = YW[i, I[I_NT]]
         cuda.syncthreads()
         tile_predict(X, W, V, nc, ish, Scr)
         cuda.syncthreads()
         if t < nc:
-            tile_loss(YW, V, C, I, ish[t], ssh[t], Scr, t)
+            tile_loss(YW, V, I, ish[t], ssh[t], Scr, t)
         cuda.syncthreads()
         tile_accumulate(X, V, I, Gp, s, nc, ish, ssh, Scr)
         cuda.syncthreads()
 
 
 @cuda.jit(device=True)
-def grad_slots(X, YW, order, M, V, C, I, Gp, Scr, start, regs):
+def grad_slots(X, YW, order, M, V, I, Gp, Scr, start, regs):
     """This block's slots of the batch at ``start``: slots ``blockIdx, blockIdx +
     gridDim, ...`` (one per block in step mode, all in one block when persistent).
 
@@ -353,9 +365,9 @@ def grad_slots(X, YW, order, M, V, C, I, Gp, Scr, start, regs):
         r0 = s * rows
         nr = min(rows, m - r0)
         if not regs:
-            grad_tile(X, YW, order, W, V, C, I, Gp, Scr, s, start + r0, nr)
+            grad_tile(X, YW, order, W, V, I, Gp, Scr, s, start + r0, nr)
         elif V[0, V_ACTIVE] != 0.0:
-            grad_regs(X, YW, order, W, V, C, I, Gp, s, start + r0, nr)
+            grad_regs(X, YW, order, W, V, I, Gp, s, start + r0, nr)
         else:
             for c in range(t, Gp.shape[2], TPB):
                 Gp[s, 0, c] = 0.0
@@ -526,21 +538,23 @@ def clip_rows(G, k0, k1, ncols, clip_value, clip_norm, red):
 
 
 @cuda.jit(device=True)
-def finish_grad(M, V, F, C, I, m, red):
+def finish_grad(M, V, F, I, m, red):
     """Mean, batch-norm chain rule, penalty (and its objective), clipping (and the
-    norms): ``cpu.batch_step`` up to the learning rate. One block."""
+    norms): ``cpu.batch_step`` up to the learning rate, each output with its own
+    hyper-parameters. One block."""
     t = cuda.threadIdx.x
     G = M[M_G]
     theta = M[M_THETA]
     n_out = G.shape[0]
     d = G.shape[1] - 1
-    multinomial = I[I_MULTI] != 0
-    a2 = C[C_L2]
-    a1 = C[C_L1]
+    # a multinomial model is nt outputs: one objective, one clipped vector
+    joint = I[I_NT] if I[I_MULTI] != 0 else 1
     inv_m = 1.0 / m
     for k in range(n_out):
         if V[k, V_ACTIVE] == 0.0:
             continue
+        a2 = V[k, V_L2]
+        a1 = V[k, V_L1]
         gb = G[k, d]
         cuda.syncthreads()  # every thread has read gb before thread 0 rewrites it
         for j in range(t, d, TPB):
@@ -559,24 +573,20 @@ def finish_grad(M, V, F, C, I, m, red):
             sq = block_sum(red, sq)
             l1 = block_sum(red, l1)
             if t == 0:
-                V[0 if multinomial else k, V_OUT + OUT_OBJ] += m * (0.5 * a2 * sq
-                                                                     + a1 * l1)
+                V[k - k % joint, V_OUT + OUT_OBJ] += m * (0.5 * a2 * sq + a1 * l1)
             for j in range(t, d, TPB):
                 wj = theta[k, j]
                 G[k, j] += a2 * wj + a1 * (1.0 if wj > 0.0 else (-1.0 if wj < 0.0
                                                                   else 0.0))
         cuda.syncthreads()
-    n_params = d + 1 if I[I_FIT_INTERCEPT] != 0 else d
-    if multinomial:
-        nrm = clip_rows(G, 0, n_out, d + 1, C[C_CLIP_VALUE], C[C_CLIP_NORM], red)
-        if t == 0:
-            V[0, V_OUT + OUT_NORM] += nrm
-        return
-    for k in range(n_out):
-        if V[k, V_ACTIVE] != 0.0:
-            nrm = clip_rows(G, k, k + 1, n_params, C[C_CLIP_VALUE], C[C_CLIP_NORM], red)
+    # the multinomial model clips all its columns (the intercepts' are 0 without one)
+    n_cols = d + 1 if I[I_FIT_INTERCEPT] != 0 or I[I_MULTI] != 0 else d
+    for k0 in range(0, n_out, joint):
+        if V[k0, V_ACTIVE] != 0.0:
+            nrm = clip_rows(G, k0, k0 + joint, n_cols, V[k0, V_CLIP_VALUE],
+                            V[k0, V_CLIP_NORM], red)
             if t == 0:
-                V[k, V_OUT + OUT_NORM] += nrm
+                V[k0, V_OUT + OUT_NORM] += nrm
 
 
 @cuda.jit(device=True)
@@ -593,11 +603,12 @@ def apply_update(M, V, C, I):
     d = theta.shape[1] - 1
     n_params = d + 1 if I[I_FIT_INTERCEPT] != 0 else d
     average = C[C_AVERAGE]
-    hp = C[C_HP:]
-    sp = C[I[I_C_SP]:]
+    v_sp = I[I_V_SP]
     for k in range(n_out):
         if V[k, V_ACTIVE] == 0.0:
             continue
+        hp = V[k, V_HP:v_sp]
+        sp = V[k, v_sp:]
         t_now = V[k, V_TUPD]
         if V[k, V_ETA] > 0.0:
             lr = V[k, V_ETA]
@@ -628,7 +639,7 @@ def step(order, M, V, F, C, I, Gp, start, red):
     """The update from the slot partials of the batch at ``start``. One block."""
     m, _, n_sl = batch_geometry(order, I, start)
     reduce_slots(Gp, n_sl, M, V, red)
-    finish_grad(M, V, F, C, I, m, red)
+    finish_grad(M, V, F, I, m, red)
     apply_update(M, V, C, I)
 
 

@@ -10,13 +10,21 @@ array:
 ``M`` (``NM``, K, d+1)
     planes of per-output vectors: the parameters, their average, the batch gradient,
     the effective weights under batch norm, then the optimizer's state rows.
-``V`` (K, ``NV``)
+``V`` (K, ``V_HP`` + len(hp) + len(sp))
     per-output numbers: active flag, fixed rate, optimizer step, update counter, the
-    two class weights, then the engine's (K, 6) statistics (columns ``OUT_*``).
+    two class weights, the engine's (K, 6) statistics (columns ``OUT_*``), then the
+    output's hyper-parameters: loss epsilon, L2 and L1 strengths, the two clipping
+    thresholds, the optimizer's numbers and the schedule's (from ``I[I_V_SP]``). Every
+    output has its own, so one launch trains models of different hyper-parameters
+    (the CV estimators' candidates).
 ``F`` (``NF``, d+1)
     per-feature vectors: running mean and variance, the batch's mean and 1/sd.
-``C`` (``C_HP`` + len(hp) + len(sp))
-    float options, then the optimizer's hyper-parameters and the schedule's.
+``C`` (``NC``)
+    the float options every output shares: averaging start, batch-norm momentum and
+    epsilon, the epoch.
+
+Output ``k`` predicts target column ``k % I[I_NT]`` (``I_NT`` columns of targets, then
+the sample weight, in ``YW``); a multinomial model is ``I_NT`` consecutive outputs.
 
 The host packs the engine's state into a copy of that buffer, uploads it once per
 epoch, and downloads it once at the epoch's end (:class:`Layout`): two copies of a few
@@ -66,7 +74,14 @@ V_CWPOS = 4
 V_CWNEG = 5
 #: first of the ``N_OUT`` statistics columns
 V_OUT = 6
-NV = V_OUT + N_OUT
+#: the output's hyper-parameters: loss epsilon, L2 and L1 strengths, clipping
+V_EPS = V_OUT + N_OUT
+V_L2 = V_EPS + 1
+V_L1 = V_EPS + 2
+V_CLIP_VALUE = V_EPS + 3
+V_CLIP_NORM = V_EPS + 4
+#: first optimizer hyper-parameter; the schedule's parameters follow at ``I[I_V_SP]``
+V_HP = V_EPS + 5
 
 # ---------------------------------------------------------------- rows of F
 F_BN_MEAN = 0
@@ -76,17 +91,11 @@ F_INV_SD = 3
 NF = 4
 
 # ------------------------------------------------------------ entries of C
-C_EPS = 0
-C_L2 = 1
-C_L1 = 2
-C_CLIP_VALUE = 3
-C_CLIP_NORM = 4
-C_AVERAGE = 5
-C_BN_MOMENTUM = 6
-C_BN_EPS = 7
-C_EPOCH = 8
-#: first optimizer hyper-parameter; the schedule's parameters follow at ``I[I_C_SP]``
-C_HP = 9
+C_AVERAGE = 0
+C_BN_MOMENTUM = 1
+C_BN_EPS = 2
+C_EPOCH = 3
+NC = 4
 
 # ------------------------------------------------------------ entries of I
 I_LOSS = 0
@@ -99,8 +108,10 @@ I_BN = 6
 I_BATCH = 7
 I_SLOT_MIN = 8
 I_MAX_SLOTS = 9
-I_C_SP = 10
+I_V_SP = 10
 I_HALF_BITS = 11
+#: target columns: output k predicts column ``k % I[I_NT]``
+I_NT = 12
 #: four round keys of the epoch's counter-based shuffle
 I_KEYS = 13
 NI = I_KEYS + 4
@@ -142,17 +153,17 @@ class Layout:
     state's arrays (a :class:`~fastgd._kernels.bundles.BatchState` of host NumPy
     arrays, see :meth:`fastgd._state.TrainState.batch_arrays`)."""
 
-    def __init__(self, n_outputs, n_features, prog):
+    def __init__(self, n_outputs, n_features, prog, n_targets=None):
         self.k = int(n_outputs)
         self.d = int(n_features)
+        self.n_targets = self.k if n_targets is None else int(n_targets)
         d1 = self.d + 1
         self.state_rows = rules.STATE_ROWS[prog.opt_code]
         self.nm = M_STATE + self.state_rows
-        self.hp = np.ascontiguousarray(prog.opt_hp, dtype=np.float64)
-        self.sp = np.ascontiguousarray(prog.sched_sp, dtype=np.float64)
-        self.c_sp = C_HP + self.hp.shape[0]
-        self.nc = self.c_sp + self.sp.shape[0]
-        sizes = [self.nm * self.k * d1, self.k * NV, NF * d1, self.nc]
+        self.params = prog.per_output(self.k)
+        self.v_sp = V_HP + self.params.opt_hp.shape[1]
+        self.nv = self.v_sp + self.params.sched_sp.shape[1]
+        sizes = [self.nm * self.k * d1, self.k * self.nv, NF * d1, NC]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         self.size = self.offsets[-1]
         self.prog = prog
@@ -162,7 +173,7 @@ class Layout:
         o = self.offsets
         d1 = self.d + 1
         return (buf[o[0]:o[1]].reshape((self.nm, self.k, d1)),
-                buf[o[1]:o[2]].reshape((self.k, NV)),
+                buf[o[1]:o[2]].reshape((self.k, self.nv)),
                 buf[o[2]:o[3]].reshape((NF, d1)),
                 buf[o[3]:o[4]])
 
@@ -180,7 +191,8 @@ class Layout:
         out[I_BATCH] = batch
         out[I_SLOT_MIN] = slot_min
         out[I_MAX_SLOTS] = max_slots
-        out[I_C_SP] = self.c_sp
+        out[I_V_SP] = self.v_sp
+        out[I_NT] = self.n_targets
         return out
 
     def pack(self, buf, state, cw, active, eta_fixed, epoch):
@@ -198,14 +210,17 @@ class Layout:
         V[:, V_KSTEP] = state.step
         V[:, V_TUPD] = state.updates
         V[:, V_CWPOS:V_CWNEG + 1] = cw
-        V[:, V_OUT:] = 0.0
+        V[:, V_OUT:V_OUT + N_OUT] = 0.0
+        q = self.params
+        for col, values in ((V_EPS, q.loss_eps), (V_L2, q.alpha_l2), (V_L1, q.alpha_l1),
+                            (V_CLIP_VALUE, q.clip_value), (V_CLIP_NORM, q.clip_norm)):
+            V[:, col] = values
+        V[:, V_HP:self.v_sp] = q.opt_hp
+        V[:, self.v_sp:] = q.sched_sp
         F[:] = 0.0
         F[F_BN_MEAN, :d] = state.bn_mean
         F[F_BN_VAR, :d] = state.bn_var
-        C[:C_HP] = (p.loss_eps, p.alpha_l2, p.alpha_l1, p.clip_value, p.clip_norm,
-                    p.average, p.bn_momentum, p.bn_eps, epoch)
-        C[C_HP:self.c_sp] = self.hp
-        C[self.c_sp:] = self.sp
+        C[:] = (p.average, p.bn_momentum, p.bn_eps, epoch)
 
     def unpack(self, buf, state, out):
         """Copy a downloaded buffer back into the training state and ``out`` (K, 6)."""
@@ -218,4 +233,4 @@ class Layout:
         state.updates[:] = V[:, V_TUPD]
         state.bn_mean[:] = F[F_BN_MEAN, :d]
         state.bn_var[:] = F[F_BN_VAR, :d]
-        out[...] = V[:, V_OUT:]
+        out[...] = V[:, V_OUT:V_OUT + N_OUT]

@@ -16,7 +16,9 @@ Each pass visits the fold's rows in the order a :class:`FastSGDRegressor` (or
 :class:`FastSGDClassifier`) fitted alone on them with the same ``random_state``
 would, and each model keeps its own stopping rule: every model equals, bit for bit,
 the estimator fitted alone on the same rows (so ``cv_results_`` equals
-``GridSearchCV``'s with the same folds).
+``GridSearchCV``'s with the same folds). With ``device="cuda"`` a pass is one GPU loop
+over all its models (:mod:`fastgd._kernels.cuda`, per-output hyper-parameters in its
+state buffer), equal to the GPU fit alone to rounding.
 """
 
 import copy
@@ -36,6 +38,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import indexable
 
 from .. import _compile_notice as compile_notice
+from .. import _device
 from .._bookkeeping import OVERFLOW_MESSAGE, History, summarize
 from .._kernels.bundles import OutputParams, Rows
 from .._loop import fit_epochs
@@ -128,6 +131,11 @@ class SearchCVMixin:
             raise ValueError(f"{type(self).__name__} trains on in-memory data (NumPy "
                              "arrays, SciPy CSR matrices, DataFrames); compute the "
                              "dask collection first.")
+        if _device.is_device_array(X):
+            raise ValueError(f"{type(self).__name__} takes X in host memory (a NumPy "
+                             "array); with device='cuda' it copies X to the GPU once "
+                             "for the whole search. Copy the GPU array to the host "
+                             "first (e.g. cupy.asnumpy(X)).")
         X, y = self._validate_X_y(X, y, reset=True, multi_output=not is_classifier(self),
                                   y_numeric=not is_classifier(self))
         X, y = indexable(X, y)
@@ -168,18 +176,18 @@ class SearchCVMixin:
 
     # ---------------------------------------------------------------- groups
     def _groups(self, base, candidates, data):
-        """Candidates that train in one pass: ``[(estimators, programs, ids)]``."""
+        """Candidates that train in one pass: ``[(estimators, programs, ids,
+        device)]``."""
         groups = {}
         for c, cand in enumerate(candidates):
             est = clone(base).set_params(**cand)
             est._validate_params()
-            if est.device != "cpu":
-                raise ValueError("the CV estimators train on the CPU: pass device='cpu'.")
             if is_classifier(est):
                 est.classes_ = data["classes"]
             prog = lower(est, multinomial=data["multinomial"])
-            key = self._group_key(est, prog)
-            ests, progs, ids = groups.setdefault(key, ([], [], []))
+            device = est._check_device(data["X"], prog)  # "auto" resolved per group
+            key = self._group_key(est, prog) + (device,)
+            ests, progs, ids, _ = groups.setdefault(key, ([], [], [], device))
             ests.append(est)
             progs.append(prog)
             ids.append(c)
@@ -198,12 +206,13 @@ class SearchCVMixin:
 
     # ---------------------------------------------------------------- passes
     def _run_passes(self, group, passes, data):
-        """Train the group on every pass's rows (threads across passes); yield
-        ``(fold, {candidate: fitted estimator or error})``."""
+        """Train the group on every pass's rows (threads across passes on the CPU, one
+        pass after the other on the GPU); yield ``(fold, {candidate: fitted estimator
+        or error})``."""
         from concurrent.futures import ThreadPoolExecutor
 
         n_threads = min(thread_count(self.n_jobs), len(passes))
-        if n_threads <= 1:
+        if n_threads <= 1 or group[3] == "cuda":
             for f, rows in passes:
                 yield f, self._one_pass(group, rows, data)
             return
@@ -216,7 +225,7 @@ class SearchCVMixin:
     def _one_pass(self, group, rows, data):
         """Every candidate of ``group`` trained on ``rows`` at once, as each would be
         alone (its estimator's split, order, stopping rule)."""
-        ests, progs, ids = group
+        ests, progs, ids, device = group
         lead = ests[0]
         n_out = data["Y"].shape[1]
         y_rows = data["y"][rows]
@@ -237,25 +246,30 @@ class SearchCVMixin:
         per_model = np.repeat([[_tol(e.tol), e.n_iter_no_change] for e in ests], n_out,
                               axis=0)
         t0 = time.perf_counter()
+        backend = None
+        if device == "cuda":
+            backend = _device_pass(data, cw, train_idx, prog)
         n_iter, hist = fit_epochs(
             state, prog, Rows(data["X_kernel"], data["Y"], data["sw"], cw), train_idx,
             max_epochs=lead.max_iter, rng=rng, shuffle=lead.shuffle,
             shuffle_block=lead.shuffle_block_size, tol=per_model[:, 0],
             n_iter_no_change=per_model[:, 1].astype(np.int64), score=score,
             restore_best=lead.restore_best_weights, on_divergence="drop",
-            joint=n_out if prog.multinomial else None)
+            joint=n_out if prog.multinomial else None, backend=backend)
         seconds = (time.perf_counter() - t0) / len(ests)
         state.rng_state = rng.bit_generator.state
         out = {}
         for j, (est, p, c) in enumerate(zip(ests, progs, ids)):
-            out[c] = self._extract(est, p, state, hist, j * n_out, (j + 1) * n_out,
-                                   train_idx.shape[0], data, seconds, score is not None)
+            out[c] = self._extract(est, p, state, hist, (j * n_out, (j + 1) * n_out),
+                                   train_idx.shape[0], data, seconds, score is not None,
+                                   device)
         return out
 
-    def _extract(self, est, prog, state, pass_hist, k0, k1, n_train, data, seconds,
-                 validation):
+    def _extract(self, est, prog, state, pass_hist, outputs, n_train, data, seconds,
+                 validation, device):
         """Candidate ``est``'s model (outputs ``k0:k1`` of the pass) as a fitted
         estimator of its own, or the ``ValueError`` its fit alone would have raised."""
+        k0, k1 = outputs
         diverged = pass_hist.diverged[k0:k1]
         if diverged.any() and est.on_divergence == "raise":
             return ValueError(OVERFLOW_MESSAGE.format(epoch=int(diverged.max())))
@@ -271,7 +285,7 @@ class SearchCVMixin:
         else:
             est._y_ndim = data["y_ndim"]
         est._fastgd_fitted(sub, prog, hist, len(hist.loss), data["X"].dtype, validation)
-        est.device_ = "cpu"
+        est.device_ = device
         est.fit_time_ = seconds
         return est
 
@@ -362,6 +376,16 @@ class SearchCVMixin:
             if (name.endswith("_") and not name.startswith("__")) or name in (
                     "_state", "_y_ndim"):
                 setattr(self, name, value)
+
+
+def _device_pass(data, cw, train_idx, prog):
+    """The GPU backend of one pass: ``X`` copied to the device once per search (the
+    passes share it), the targets and the pass's class weights once per pass."""
+    from .._kernels.cuda import CudaBackend, as_device  # only when a GPU trains
+
+    if "X_device" not in data:
+        data["X_device"] = as_device(data["X"])
+    return CudaBackend(data["X_device"], data["Y"], data["sw"], cw, train_idx, prog)
 
 
 def _tol(tol):
@@ -472,6 +496,11 @@ _SEARCH_DOC = """
     **best_params_).fit(X, y)``. A candidate whose fit would raise (divergence) scores
     ``error_score`` with a ``FitFailedWarning`` (the others go on), or raises with
     ``error_score="raise"``.
+
+    ``device="cuda"`` (or ``"auto"``, resolved per group) trains each minibatch or
+    full-batch group's passes on the GPU, one after the other, every model of a pass
+    in the same launches; each model then equals the GPU fit alone to rounding (the
+    sums run in another order), see docs/grid-search.md.
 
     Parameters
     ----------

@@ -53,3 +53,17 @@ def test_stream_floor_reads_every_element():
     X = np.arange(1, 61, dtype=np.float32).reshape(12, 5)
     _, total = gpu.stream_floor(cuda.to_device(X), repeats=1)
     assert total == X.sum()
+
+
+def test_gpu_grid_benchmark_quick(tmp_path, capsys):
+    from benchmarks import gpu_grid
+
+    out = tmp_path / "gpu_grid.json"
+    assert gpu_grid.main(["--quick", "--out", str(out)]) == 0
+    res = json.loads(out.with_name("gpu_grid_quick.json").read_text())
+    rows = {r["contender"]: r for r in res["rows"]}
+    assert not [r for r in rows.values() if "error" in r], rows
+    gpu, cpu = rows["FastSGDRegressorCV GPU"], rows["FastSGDRegressorCV CPU n_jobs=-1"]
+    assert gpu["models"] == 8 and gpu["seconds"] > 0
+    assert gpu["best_params"] == cpu["best_params"]
+    assert "| FastSGDRegressorCV GPU | 8 |" in capsys.readouterr().out
