@@ -61,18 +61,12 @@ def _base(epochs):
                 max_iter=epochs, tol=None, random_state=0)
 
 
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
 def time_one_fit(X, y, epochs, device, repeats=3):
     """Best of ``repeats`` fits (after one that compiles)."""
     est = FastSGDRegressor(device=device, eta0=1e-4, **_base(epochs))
     est.set_params(max_iter=1).fit(X[:2048], y[:2048])
     est.set_params(max_iter=epochs)
-    return min(_timed(lambda: est.fit(X, y))[0] for _ in range(repeats)), None
+    return min(grid_search.timed(lambda: est.fit(X, y))[0] for _ in range(repeats)), None
 
 
 def time_search(X, y, epochs, device, g, warm=True, n_jobs=-1):
@@ -84,8 +78,8 @@ def time_search(X, y, epochs, device, g, warm=True, n_jobs=-1):
 
     if warm:
         search(slice(0, 3 * 2048))
-    sec, cv = _timed(lambda: search(slice(None)))
-    return sec, {"best_params": {k: float(v) for k, v in cv.best_params_.items()},
+    sec, cv = grid_search.timed(lambda: search(slice(None)))
+    return sec, {"best_params": grid_search._plain(cv.best_params_),
                  "best_score": float(cv.best_score_)}
 
 

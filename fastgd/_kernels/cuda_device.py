@@ -103,6 +103,13 @@ slot_rows_dev = _dev(slot_rows)
 permuted_index_dev = _dev(permuted_index)
 
 
+@cuda.jit(device=True)
+def joint_outputs(I):
+    """Outputs per model: ``I_NT`` for the multinomial model (one loss, objective and
+    clipped vector for its outputs), else 1."""
+    return I[I_NT] if I[I_MULTI] != 0 else 1
+
+
 def regs_path(n_outputs, n_features, multinomial):
     """Whether :func:`grad_regs` computes this model's gradient."""
     return n_outputs == 1 and not multinomial and n_features <= LW * QMAX
@@ -297,7 +304,7 @@ def tile_accumulate(X, V, I, Gp, s, nc, ish, ssh, Scr):
     n_out = V.shape[0]
     d = X.shape[1]
     d1 = d + 1
-    step_k = I[I_NT] if I[I_MULTI] != 0 else 1  # a multinomial model: one loss
+    step_k = joint_outputs(I)
     for k in range(t * step_k, n_out, TPB * step_k):
         if V[k, V_ACTIVE] != 0.0:
             o0 = 0.0
@@ -547,8 +554,7 @@ def finish_grad(M, V, F, I, m, red):
     theta = M[M_THETA]
     n_out = G.shape[0]
     d = G.shape[1] - 1
-    # a multinomial model is nt outputs: one objective, one clipped vector
-    joint = I[I_NT] if I[I_MULTI] != 0 else 1
+    joint = joint_outputs(I)
     inv_m = 1.0 / m
     for k in range(n_out):
         if V[k, V_ACTIVE] == 0.0:
