@@ -33,7 +33,8 @@ def batch_work(n_outputs, n_features):
     """Scratch arrays of the batch loop (:class:`~fastgd._kernels.bundles.BatchWork`)."""
     k, d1 = n_outputs, n_features + 1
     return BatchWork(np.zeros((k, d1)), np.zeros(d1), np.zeros(d1), np.zeros((k, d1)),
-                     np.zeros(k), np.zeros(k), np.zeros((k, 3)), np.zeros((k, GRAD_ROWS)))
+                     np.zeros(k), np.zeros(k), np.zeros((k, 3)), np.zeros((k, GRAD_ROWS)),
+                     np.zeros(k, dtype=np.int64))
 
 
 class CpuExecutor(Executor):

@@ -80,8 +80,9 @@ GRAD_ROWS = 64
 #: current batch, ``weff``/``beff`` the weights as seen by the raw features,
 #: ``pred`` (K) the predictions of one row, ``acc`` (K, 3) the loss sums of one call
 #: (the ``OUT_OBJECTIVE``, ``OUT_LOSS``, ``OUT_WEIGHT`` columns), ``R`` (K, GRAD_ROWS)
-#: the residuals of the rows whose gradient has not been summed yet
-BatchWork = namedtuple("BatchWork", "G mu inv_sd weff beff pred acc R")
+#: the predictions, then the residuals, of the rows whose gradient has not been summed
+#: yet, ``idx`` (K) the indices of the active outputs (int64)
+BatchWork = namedtuple("BatchWork", "G mu inv_sd weff beff pred acc R idx")
 
 #: gathered rows of one chunk: ``B`` (rows of X, or a CSR tuple), ``YB``, ``swB``, and
 #: ``order`` = 0, 1, 2, ... (the chunk in storage order)

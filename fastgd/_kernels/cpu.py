@@ -41,8 +41,8 @@ from .bundles import (GRAD_ROWS, OUT_LOSS, OUT_LR, OUT_NORM, OUT_OBJECTIVE,
                       OUT_UPDATES, OUT_WEIGHT, S_AVG_A, S_AVG_B, S_AVG_INTERCEPT,
                       S_INTERCEPT, S_L1NORM, S_SQNORM, S_U, S_WSCALE)
 from .rows import (PREFETCH_DISTANCE, index_prefetch, row_add_norms, row_add_sqnorm,
-                   row_axpy, row_dot, row_l1_truncate, row_sq, rows_axpy,
-                   sample_prefetch)
+                   row_axpy, row_dot, row_l1_truncate, row_sq, sample_prefetch)
+from .tiles import row_dot_fixed, rows_axpy, rows_dot
 
 FASTMATH = {"reassoc", "contract"}
 
@@ -459,14 +459,18 @@ def _one_output_grad(rows, order, lookahead, start, stop, prog, work, out):
     """:func:`batch_grad` of a single output, its sums in registers.
 
     ``G`` and ``out`` could alias each other for the compiler, so sums kept there
-    would go back to memory at every row. Several outputs sum their gradients a few
-    rows at a time (:func:`batch_grad`, ``rows_axpy``); one output keeps its row-by-row
-    update of ``G``, which measured faster for it than the chunked form.
+    would go back to memory at every row. The residuals of ``GRAD_ROWS`` rows go to
+    ``R`` and are then added to ``G`` by ``rows_axpy``, as for several outputs (a
+    row-by-row update would reload each part of ``G`` right after storing it, which
+    a partial store at the row's end makes slow).
     """
     X = rows.X
     Y = rows.Y
     sw = rows.sw
     G = work.G
+    R = work.R
+    idx = work.idx
+    idx[0] = 0
     n_features = G.shape[1] - 1
     n_rows = order.shape[0]
     loss_code = prog.loss_code
@@ -483,26 +487,29 @@ def _one_output_grad(rows, order, lookahead, start, stop, prog, work, out):
     o_wloss = 0.0
     o_w = 0.0
     g_b = 0.0
-    for ii in range(start, stop):
-        if ii + 2 * shift < n_rows:
-            index_prefetch(X, pf_rows[ii + 2 * shift])
-        if ii + shift < n_rows:
-            ahead = pf_rows[ii + shift]
-            if ahead >= 0:
-                sample_prefetch(X, Y, sw, ahead)
-        i = order[ii]
-        s = sw[i]
-        p = b + row_dot(X, i, weff, 0)
-        yi = Y[i, 0]
-        lv = loss_value(loss_code, p, yi, eps)
-        o_obj += lv
-        o_wloss += s * lv
-        o_w += s
-        class_weight = cw_pos if yi > 0.0 else cw_neg
-        d = class_weight * s * clip_dloss(loss_dloss(loss_code, p, yi, eps))
-        if d != 0.0:
-            row_axpy(X, i, d, G, 0)
-            g_b += d
+    for c0 in range(start, stop, GRAD_ROWS):
+        c1 = c0 + GRAD_ROWS if c0 + GRAD_ROWS < stop else stop
+        for ii in range(c0, c1):
+            if ii + 2 * shift < n_rows:
+                index_prefetch(X, pf_rows[ii + 2 * shift])
+            if ii + shift < n_rows:
+                ahead = pf_rows[ii + shift]
+                if ahead >= 0:
+                    sample_prefetch(X, Y, sw, ahead)
+            i = order[ii]
+            s = sw[i]
+            p = b + row_dot_fixed(X, i, weff, 0)
+            yi = Y[i, 0]
+            lv = loss_value(loss_code, p, yi, eps)
+            o_obj += lv
+            o_wloss += s * lv
+            o_w += s
+            class_weight = cw_pos if yi > 0.0 else cw_neg
+            d = class_weight * s * clip_dloss(loss_dloss(loss_code, p, yi, eps))
+            R[0, ii - c0] = d
+            if d != 0.0:
+                g_b += d
+        rows_axpy(X, order, c0, c1, R, G, idx, 1)
     out[0, OUT_OBJECTIVE] += o_obj
     out[0, OUT_LOSS] += o_wloss
     out[0, OUT_WEIGHT] += o_w
@@ -547,11 +554,17 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
     for k in range(n_out):
         for c in range(3):
             acc[k, c] = 0.0
-    # one prefetch loop for both kinds, as in _one_output_grad
+    idx = work.idx
+    n_idx = 0
+    for k in range(n_out):
+        if active[k]:
+            idx[n_idx] = k
+            n_idx += 1
+    # GRAD_ROWS rows at a time: their predictions by tiles of rows and outputs into R
+    # (rows_dot), their residuals r_ik over those, then their sum into G (rows_axpy);
+    # the rows of the next chunk are prefetched while this one is computed
     pf_rows = lookahead if lookahead.shape[0] > 0 else order
-    shift = 0 if lookahead.shape[0] > 0 else PREFETCH_DISTANCE
-    # GRAD_ROWS rows at a time: their residuals r_ik first, then their sum into G
-    # (rows_axpy: each G[k] loaded and stored once per few rows, not once per row)
+    shift = 0 if lookahead.shape[0] > 0 else GRAD_ROWS
     R = work.R
     for c0 in range(start, stop, GRAD_ROWS):
         c1 = c0 + GRAD_ROWS if c0 + GRAD_ROWS < stop else stop
@@ -562,15 +575,17 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
                 ahead = pf_rows[ii + shift]
                 if ahead >= 0:
                     sample_prefetch(X, Y, sw, ahead)
+        rows_dot(X, order, c0, c1, weff, idx, n_idx, R)
+        for ii in range(c0, c1):
             i = order[ii]
             s = sw[i]
-            for k in range(n_out):
-                if active[k]:
-                    pred[k] = beff[k] + row_dot(X, i, weff, k)
+            col = ii - c0
             if prog.multinomial:
                 for k0 in range(0, n_out, n_t):
                     if active[k0]:
-                        _softmax_row(Y, i, ii - c0, s, k0, n_t, cw, pred, R, G, acc)
+                        for k in range(k0, k0 + n_t):
+                            pred[k] = beff[k] + R[k, col]
+                        _softmax_row(Y, i, col, s, k0, n_t, cw, pred, R, G, acc)
                 continue
             # output k = g * n_t + j predicts target column j (several models of the
             # same targets in one pass: fastgd's CV estimators)
@@ -580,29 +595,22 @@ def batch_grad(rows, order, lookahead, start, stop, prog, active, work, out):
                     if active[k]:
                         yi = Y[i, j]
                         eps = prog.loss_eps[k]
-                        lv = loss_value(prog.loss_code, pred[k], yi, eps)
+                        p = beff[k] + R[k, col]
+                        lv = loss_value(prog.loss_code, p, yi, eps)
                         acc[k, OUT_OBJECTIVE] += lv
                         acc[k, OUT_LOSS] += s * lv
                         acc[k, OUT_WEIGHT] += s
                         class_weight = cw[k, 0] if yi > 0.0 else cw[k, 1]
                         d = class_weight * s * clip_dloss(
-                            loss_dloss(prog.loss_code, pred[k], yi, eps))
-                        R[k, ii - c0] = d
+                            loss_dloss(prog.loss_code, p, yi, eps))
+                        R[k, col] = d
                         if d != 0.0:
                             G[k, n_features] += d
                     k += 1
-        _rows_axpy(X, order, c0, c1, R, G, active)
+        rows_axpy(X, order, c0, c1, R, G, idx, n_idx)
     for k in range(n_out):
         for c in range(3):
             out[k, c] += acc[k, c]
-
-
-@kernel(fastmath={"contract"}, nogil=True)
-def _rows_axpy(X, order, c0, c1, R, G, active):
-    """:func:`~fastgd._kernels.rows.rows_axpy`, compiled without ``reassoc``: the
-    additions of several rows to one ``G[k, j]`` must stay in row order (a fused
-    multiply-add each, as :func:`~fastgd._kernels.rows.row_axpy` does per row)."""
-    rows_axpy(X, order, c0, c1, R, G, active)
 
 
 @kernel(fastmath=FASTMATH, nogil=True)
